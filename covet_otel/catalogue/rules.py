@@ -1,0 +1,14 @@
+"""Metrics computed by Prometheus recording rules (alerts/ holds the rules themselves)."""
+
+from ._model import Label, MetricDef
+
+METRICS = (
+    MetricDef(
+        "covet_cache_hit_ratio", "gauge", "1", "cache", "rule",
+        "Share of read keys found over the last 5 minutes, per job: "
+        "rate(hits) / (rate(hits) + rate(misses)).",
+        (Label("job"),),
+        notes="A recording rule, not an in-process ratio: a lifetime ratio in each process can "
+        "neither be aggregated across workers nor show a recent drop.",
+    ),
+)

@@ -1,0 +1,200 @@
+"""Builds the MeterProvider: which readers export where, the views, fork handling.
+
+Exporter choice: OTEL_METRICS_EXPORTER wins when set; otherwise OTLP/HTTP when an OTLP endpoint
+variable is set, else the embedded Prometheus endpoint on 127.0.0.1:9464.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, Resource
+
+from .. import instruments
+from ..catalogue import BYTES_BUCKETS, SECONDS_BUCKETS
+from ..settings import Settings, SettingsError
+from . import producer, ratelimit
+from .resource import new_instance_id
+
+_logger = logging.getLogger("covet_otel")
+
+DEFAULT_EXPORT_INTERVAL_MS = 15_000
+SHUTDOWN_TIMEOUT_MS = 5_000
+_OTLP_ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+@dataclass
+class Pipeline:
+    """What configure() built, so it can be inspected and shut down."""
+
+    provider: MeterProvider
+    exporters: list[str]
+    prometheus_address: tuple[str, int] | None = None
+    readers: list[MetricReader] = field(default_factory=list)
+    _server: Any = None
+
+    def shutdown(self, timeout_millis: float = SHUTDOWN_TIMEOUT_MS) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.provider.shutdown(timeout_millis=timeout_millis)
+
+
+def exporter_names(env: Mapping[str, str]) -> list[str]:
+    raw = env.get("OTEL_METRICS_EXPORTER")
+    if raw is not None and raw.strip():
+        names = [n.strip() for n in raw.split(",") if n.strip()]
+        return [] if names == ["none"] else names
+    if any(env.get(var) for var in _OTLP_ENDPOINT_VARS):
+        return ["otlp"]
+    return ["prometheus"]
+
+
+def views() -> list[View]:
+    """Second- and byte-scale buckets for SDK histograms too (the SDK defaults are for ms)."""
+    return [
+        View(
+            instrument_type=Histogram,
+            instrument_unit="s",
+            aggregation=ExplicitBucketHistogramAggregation(boundaries=SECONDS_BUCKETS),
+        ),
+        View(
+            instrument_type=Histogram,
+            instrument_unit="By",
+            aggregation=ExplicitBucketHistogramAggregation(boundaries=BYTES_BUCKETS),
+        ),
+    ]
+
+
+def build(settings: Settings, resource: Resource, env: Mapping[str, str] | None = None) -> Pipeline:
+    env = os.environ if env is None else env
+    names = exporter_names(env)
+    readers: list[MetricReader] = []
+    prometheus_address: tuple[str, int] | None = None
+    server = None
+    for name in names:
+        if name == "prometheus":
+            reader, server, prometheus_address = _prometheus_reader(settings, env)
+            readers.append(reader)
+        else:
+            readers.append(PeriodicExportingMetricReader(_exporter(name, env), _interval(env)))
+    ratelimit.install()
+    provider = MeterProvider(
+        metric_readers=readers, resource=resource, views=views(), shutdown_on_exit=False
+    )
+    producer.attach(provider)
+    pipeline = Pipeline(provider, names, prometheus_address, readers, server)
+    atexit.register(pipeline.shutdown)
+    _watch_fork(pipeline)
+    return pipeline
+
+
+def _interval(env: Mapping[str, str]) -> float | None:
+    # None lets the SDK read OTEL_METRIC_EXPORT_INTERVAL itself, so the standard variable wins
+    return None if env.get("OTEL_METRIC_EXPORT_INTERVAL") else DEFAULT_EXPORT_INTERVAL_MS
+
+
+def _exporter(name: str, env: Mapping[str, str]) -> MetricExporter:
+    if name == "otlp":
+        protocol = env.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or env.get(
+            "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"
+        )
+        if protocol == "grpc":
+            try:
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                    OTLPMetricExporter as GrpcExporter,
+                )
+            except ImportError as exc:
+                raise SettingsError(
+                    "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs opentelemetry-exporter-otlp-proto-grpc "
+                    "installed; covet-otel ships OTLP/HTTP (http/protobuf)"
+                ) from exc
+            return GrpcExporter()
+        if protocol != "http/protobuf":
+            raise SettingsError(
+                f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported: expected http/protobuf or grpc"
+            )
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return OTLPMetricExporter()
+    if name == "console":
+        return ConsoleMetricExporter()
+    from opentelemetry.util._importlib_metadata import entry_points
+
+    for entry_point in entry_points(group="opentelemetry_metrics_exporter", name=name):
+        return entry_point.load()()
+    raise SettingsError(
+        f"OTEL_METRICS_EXPORTER names {name!r}, which is not installed: expected otlp, prometheus, "
+        "console, none, or an installed opentelemetry_metrics_exporter"
+    )
+
+
+def _prometheus_reader(
+    settings: Settings, env: Mapping[str, str]
+) -> tuple[MetricReader, Any, tuple[str, int] | None]:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or settings.prometheus_host
+    raw_port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT")
+    try:
+        port = int(raw_port) if raw_port else settings.prometheus_port
+    except ValueError:
+        raise SettingsError(
+            f"OTEL_EXPORTER_PROMETHEUS_PORT={raw_port!r} is not valid: expected a port number"
+        ) from None
+    # a registry of our own: the app's prometheus_client metrics and a second configure() in
+    # the same process cannot collide with ours
+    registry = CollectorRegistry(auto_describe=False)
+    # scope labels (otel_scope_*) would add three labels to every series and say nothing a
+    # covet_ name does not: every covet_ series comes from the covet_otel scope
+    reader = PrometheusMetricReader(registry=registry, scope_info_enabled=False)
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        _logger.warning(
+            "covet-otel: cannot serve /metrics on %s:%s (%s); the application runs on without the "
+            "embedded endpoint. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port, or push OTLP.",
+            host, port, exc,
+        )
+        return reader, None, None
+    return reader, server, (host, server.server_address[1])
+
+
+def _watch_fork(pipeline: Pipeline) -> None:
+    if not hasattr(os, "register_at_fork"):
+        return
+
+    def after_in_child() -> None:
+        # A pre-fork worker is a new process: its own instance id and series from zero. The
+        # SDK restarts its own export thread; the parent's HTTP server thread does not exist here.
+        instruments.reset_all()
+        producer.reset_states()
+        config = pipeline.provider._sdk_config
+        config.resource = config.resource.merge(Resource({SERVICE_INSTANCE_ID: new_instance_id()}))
+        if pipeline.prometheus_address is not None and not _warned_fork.is_set():
+            _warned_fork.set()
+            _logger.warning(
+                "covet-otel: forked worker %s: the embedded /metrics endpoint serves the parent "
+                "process only; set OTEL_EXPORTER_OTLP_ENDPOINT to get per-worker data", os.getpid()
+            )
+
+    os.register_at_fork(after_in_child=after_in_child)
+
+
+_warned_fork = threading.Event()
