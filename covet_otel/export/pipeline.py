@@ -46,8 +46,13 @@ class Pipeline:
     prometheus_address: tuple[str, int] | None = None
     readers: list[MetricReader] = field(default_factory=list)
     _server: Any = None
+    _stopped: bool = False
 
     def shutdown(self, timeout_millis: float = SHUTDOWN_TIMEOUT_MS) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        atexit.unregister(self.shutdown)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
