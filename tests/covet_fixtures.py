@@ -175,7 +175,9 @@ def instrumented_app() -> Iterator:
     """Factory: instrumented_app([python, script.py], env=...) -> InstrumentedApp, stopped after."""
     started: list[InstrumentedApp] = []
 
-    def start(args: list[str], env: Mapping[str, str] | None = None, prometheus: bool = True) -> InstrumentedApp:
+    def start(
+        args: list[str], env: Mapping[str, str] | None = None, prometheus: bool = True
+    ) -> InstrumentedApp:
         app = launch(args, env, prometheus)
         started.append(app)
         return app

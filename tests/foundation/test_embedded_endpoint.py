@@ -26,7 +26,10 @@ def test_system_group_is_served(metrics) -> None:
     own = psutil.Process(os.getpid()).memory_info().rss
     assert 0.5 * own < rss < 2 * own
     # the scrape itself runs on one more thread (the endpoint's request handler)
-    assert samples.value("covet_process_threads") in (psutil.Process().num_threads(), psutil.Process().num_threads() + 1)
+    assert samples.value("covet_process_threads") in (
+        psutil.Process().num_threads(),
+        psutil.Process().num_threads() + 1,
+    )
     assert samples.types["covet_process_cpu_seconds"] == "counter"
 
 
@@ -51,9 +54,12 @@ def test_bounded_labels_fold_into_other(metrics) -> None:
     hist = instruments.histogram("covet_db_query_duration_seconds")
     hist.record(0.001, ("main", "FROBNICATE", "success"))
     samples = metrics.scrape()
-    assert samples.value(
-        "covet_db_query_duration_seconds_count", pool="main", operation="other", outcome="success"
-    ) == 1
+    assert (
+        samples.value(
+            "covet_db_query_duration_seconds_count", pool="main", operation="other", outcome="success"
+        )
+        == 1
+    )
 
 
 def test_series_cap_folds_new_label_sets(metrics) -> None:
@@ -64,7 +70,9 @@ def test_series_cap_folds_new_label_sets(metrics) -> None:
     samples = metrics.scrape()
     series = samples.series("covet_http_requests_total")
     assert len(series) == cap + 1
-    assert samples.value("covet_http_requests_total", method="other", route="other", status_code="other") == 50
+    assert (
+        samples.value("covet_http_requests_total", method="other", route="other", status_code="other") == 50
+    )
 
 
 def test_samples_helper_rejects_unknown_sample() -> None:
