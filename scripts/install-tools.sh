@@ -93,18 +93,20 @@ export GOFLAGS="${GOFLAGS:-} -mod=mod -buildvcs=false"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 GO_BUILD_FLAGS=(-p "$(nproc 2>/dev/null || echo 2)" -trimpath)
 
-# go_tool NAME MODULE VERSION LDFLAGS VERIFY_ARG PKG...
-#   Builds the packages PKG... (paths relative to MODULE) of MODULE@VERSION into PKG_DIR/NAME-VERSION,
-#   then links each binary into BIN_DIR. `go install` first; when it refuses (replace directives in the
-#   module's go.mod), the module is downloaded and built inside a writable copy of it.
+# go_tool NAME MODULE VERSION TAGS LDFLAGS VERIFY_ARG PKG...
+#   Builds the packages PKG... (paths relative to MODULE, "." for its root) of MODULE@VERSION with build
+#   tags TAGS into PKG_DIR/NAME-VERSION, then links each binary into BIN_DIR. `go install` first; when it
+#   refuses (replace directives in the module's go.mod), the module is downloaded and built inside a
+#   writable copy of it. The directory's .complete file records the build inputs: same inputs, no build.
 go_tool() {
-    local name="$1" module="$2" version="$3" ldflags="$4" verify="$5"
-    shift 5
+    local name="$1" module="$2" version="$3" tags="$4" ldflags="$5" verify="$6"
+    shift 6
     local pkgs=("$@") dest="$PKG_DIR/$name-$version" bins=() p
     for p in "${pkgs[@]}"; do bins+=("$(basename "${p:-$module}")"); done
     [ "${pkgs[0]}" = "." ] && bins=("$(basename "$module")")
+    local signature="$module@$version tags=[$tags] ldflags=[$ldflags] $(go env GOVERSION)"
 
-    if [ -f "$dest/.complete" ]; then
+    if [ -f "$dest/.complete" ] && [ "$(cat "$dest/.complete")" = "$signature" ]; then
         log "$name $version already built in $dest"
     else
         local tmp="$dest.partial" start=$SECONDS
@@ -115,7 +117,7 @@ go_tool() {
         for p in "${pkgs[@]}"; do
             if [ "$p" = "." ]; then targets+=("$module@$version"); else targets+=("$module/$p@$version"); fi
         done
-        if ! GOBIN="$tmp" go install "${GO_BUILD_FLAGS[@]}" -ldflags "$ldflags" "${targets[@]}" 2>"$tmp.log"; then
+        if ! GOBIN="$tmp" go install "${GO_BUILD_FLAGS[@]}" -tags "$tags" -ldflags "$ldflags" "${targets[@]}" 2>"$tmp.log"; then
             if grep -qE 'replace|exclude' "$tmp.log"; then
                 log "go install refused ($(grep -m1 -E 'replace|exclude' "$tmp.log")); building inside the module"
             else
@@ -133,9 +135,9 @@ go_tool() {
             for p in "${pkgs[@]}"; do rel+=("./$p"); done
             [ "${pkgs[0]}" = "." ] && rel=(".")
             if [ "${#rel[@]}" -eq 1 ]; then
-                (cd "$src" && go build "${GO_BUILD_FLAGS[@]}" -ldflags "$ldflags" -o "$tmp/${bins[0]}" "${rel[0]}")
+                (cd "$src" && go build "${GO_BUILD_FLAGS[@]}" -tags "$tags" -ldflags "$ldflags" -o "$tmp/${bins[0]}" "${rel[0]}")
             else
-                (cd "$src" && go build "${GO_BUILD_FLAGS[@]}" -ldflags "$ldflags" -o "$tmp/" "${rel[@]}")
+                (cd "$src" && go build "${GO_BUILD_FLAGS[@]}" -tags "$tags" -ldflags "$ldflags" -o "$tmp/" "${rel[@]}")
             fi
             rm -rf "$src"
         fi
@@ -145,7 +147,7 @@ go_tool() {
             [ -x "$tmp/$b" ] || die "$name: binary $b was not produced"
         done
         echo "$version" >"$tmp/.version"
-        touch "$tmp/.complete"
+        echo "$signature" >"$tmp/.complete"
         rm -rf "$dest"
         mv "$tmp" "$dest"
         log "built $name $version in $((SECONDS - start))s"
@@ -171,14 +173,17 @@ version_ldflags() {  # version_ldflags VERSION: -X flags for github.com/promethe
 }
 
 install_go_tools() {
-    go_tool prometheus github.com/prometheus/prometheus "$PROMETHEUS_MODULE_VERSION" \
+    # remove_all_sd: leave out the cloud service-discovery plugins (AWS, Azure, GCE, Kubernetes, ...),
+    # which are most of the build time; static_configs, file_sd and http_sd remain. The tests and the
+    # demo use static targets only.
+    go_tool prometheus github.com/prometheus/prometheus "$PROMETHEUS_MODULE_VERSION" remove_all_sd \
         "$(version_ldflags "$(prometheus_release "$PROMETHEUS_MODULE_VERSION")")" --version \
         cmd/prometheus cmd/promtool
-    go_tool alertmanager github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION" \
+    go_tool alertmanager github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION" "" \
         "$(version_ldflags "${ALERTMANAGER_VERSION#v}")" --version \
         cmd/alertmanager cmd/amtool
     # dashboard-linter has no --version flag; `rules` lists its lint rules and exits 0
-    go_tool dashboard-linter github.com/grafana/dashboard-linter "$DASHBOARD_LINTER_VERSION" "-s -w" rules .
+    go_tool dashboard-linter github.com/grafana/dashboard-linter "$DASHBOARD_LINTER_VERSION" "" "-s -w" rules .
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class Server:
         if not self._prepared:
             self._prepare()
             self._prepared = True
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in _close_log()
+        self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n==== {time.strftime('%H:%M:%S')} starting {self.name}\n".encode())
         self._log_file.flush()
         executor = _ServerExecutor(
@@ -658,7 +658,9 @@ class Prometheus(Server):
         except ValueError as exc:
             raise PromQLError(f"GET {path}: HTTP {response.status_code}: {response.text[:500]}") from exc
         if body.get("status") != "success":
-            raise PromQLError(f"GET {path} {dict(params or {})}: {body.get('errorType')}: {body.get('error')}")
+            raise PromQLError(
+                f"GET {path} {dict(params or {})}: {body.get('errorType')}: {body.get('error')}"
+            )
         return body["data"]
 
     def query(self, promql: str, time: float | None = None) -> list[dict[str, Any]]:
@@ -691,7 +693,9 @@ class Prometheus(Server):
             except (PromQLError, httpx.HTTPError) as exc:
                 last = exc
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{promql!r} did not satisfy the predicate within {timeout}s; last: {last!r}")
+                raise TimeoutError(
+                    f"{promql!r} did not satisfy the predicate within {timeout}s; last: {last!r}"
+                )
             time.sleep(interval)
 
     def targets(self) -> list[dict[str, Any]]:
