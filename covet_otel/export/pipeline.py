@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,20 +185,13 @@ def _watch_fork(pipeline: Pipeline) -> None:
         return
 
     def after_in_child() -> None:
-        # A pre-fork worker is a new process: its own instance id and series from zero. The
-        # SDK restarts its own export thread; the parent's HTTP server thread does not exist here.
+        # A pre-fork worker is a new process: its own instance id and series from zero. The SDK
+        # restarts its own export thread. This also runs in subprocess's child before exec, so it
+        # stays cheap and silent (no logging, no threads). The embedded endpoint's thread is not
+        # inherited: a worker's data is only reachable over OTLP (docs/configuration.md).
         instruments.reset_all()
         producer.reset_states()
         config = pipeline.provider._sdk_config
         config.resource = config.resource.merge(Resource({SERVICE_INSTANCE_ID: new_instance_id()}))
-        if pipeline.prometheus_address is not None and not _warned_fork.is_set():
-            _warned_fork.set()
-            _logger.warning(
-                "covet-otel: forked worker %s: the embedded /metrics endpoint serves the parent "
-                "process only; set OTEL_EXPORTER_OTLP_ENDPOINT to get per-worker data", os.getpid()
-            )
 
     os.register_at_fork(after_in_child=after_in_child)
-
-
-_warned_fork = threading.Event()

@@ -1,0 +1,80 @@
+"""The `covet-otel` command: catalogue, settings, demo and job subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import settings as settings_module
+from .version import __version__
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from .catalogue import CATALOGUE, render
+
+    defs = CATALOGUE
+    if args.group:
+        defs = tuple(d for d in defs if d.group == args.group)
+    if args.source:
+        defs = tuple(d for d in defs if d.source == args.source)
+    renderers = {"json": render.as_json, "markdown": render.as_markdown, "table": render.as_table}
+    sys.stdout.write(renderers[args.format](defs))
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    try:
+        settings_module.load()
+    except settings_module.SettingsError as exc:
+        print(f"covet-otel: {exc}", file=sys.stderr)
+        return 2
+    for row in settings_module.describe():
+        print(f"{row['env']} (default {row['default']}): {row['help']} Accepts {row['accepts']}.")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .catalogue import GROUPS
+
+    parser = argparse.ArgumentParser(prog="covet-otel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"covet-otel {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    catalog = sub.add_parser("catalog", help="print the metric catalogue")
+    catalog.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    catalog.add_argument("--group", choices=GROUPS)
+    catalog.add_argument("--source", choices=("sdk", "collector", "rule"))
+    catalog.set_defaults(func=_catalog)
+
+    check = sub.add_parser("settings", help="validate COVET_* variables and list every setting")
+    check.set_defaults(func=_settings)
+
+    from .demo import add_arguments
+
+    demo = sub.add_parser("demo", help="run an instrumented demo app and drive traffic against it")
+    add_arguments(demo)
+    demo.set_defaults(func=_demo)
+
+    try:
+        from . import cli_job
+    except ImportError:  # the job subcommand ships with the application-events module
+        pass
+    else:
+        cli_job.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
