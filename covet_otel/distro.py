@@ -26,6 +26,7 @@ class CovetConfigurator(_BaseConfigurator):
             configure()
         except SettingsError as exc:
             # A telemetry setting the operator got wrong stops start-up loudly rather than
-            # running the app unobserved; SystemExit passes the launcher's `except Exception`.
-            print(f"covet-otel: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+            # running the app unobserved. This runs inside sitecustomize, where SystemExit becomes
+            # a "Fatal Python error" page; nothing of the app has run yet, so exit directly.
+            print(f"covet-otel: {exc}", file=sys.stderr, flush=True)
+            os._exit(2)
