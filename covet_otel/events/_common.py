@@ -26,7 +26,7 @@ _warned: set[str] = set()
 _warned_lock = threading.Lock()
 
 
-def warn_once(key: str, message: str, *args: object) -> None:
+def warn_once(key: str, message: str, *args: object, exc_info: bool = False) -> None:
     """Log a WARNING the first time `key` is seen (a bounded number of keys per process)."""
     if key in _warned:
         return
@@ -34,7 +34,7 @@ def warn_once(key: str, message: str, *args: object) -> None:
         if key in _warned or len(_warned) >= _MAX_WARNINGS:
             return
         _warned.add(key)
-    _logger.warning(message, *args)
+    _logger.warning(message, *args, exc_info=exc_info)
 
 
 def non_negative_number(value: object) -> bool:
@@ -70,7 +70,11 @@ class ReasonCounter:
 
     def add(self, labels: tuple[str, ...]) -> None:
         try:
-            series = self._cache.get(labels)
+            try:
+                series = self._cache.get(labels)
+            except TypeError:  # an unhashable value: its text is just another unknown reason
+                labels = tuple(str(v) for v in labels)
+                series = None
             if series is None:
                 series = self._resolve(labels)
             series.add(1)
