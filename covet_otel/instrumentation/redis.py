@@ -193,9 +193,12 @@ def _pipeline_operation(pipe: Any) -> tuple[_Command, list] | None:
         stack = pipe.command_stack
         if not stack and not pipe.watching:
             return None  # redis-py returns [] without a round trip
-        # sync: .transaction; asyncio: .is_transaction
-        transaction = getattr(pipe, "transaction", None) or getattr(pipe, "is_transaction", False)
-        label = TRANSACTION if transaction or pipe.explicit_transaction else PIPELINE
+        # asyncio keeps the flag in .is_transaction (its .transaction is the Redis.transaction()
+        # method, always truthy); sync in .transaction
+        transaction = getattr(pipe, "is_transaction", None)
+        if transaction is None:
+            transaction = getattr(pipe, "transaction", False)
+        label = TRANSACTION if transaction is True or pipe.explicit_transaction else PIPELINE
         found = _by_label.get(label)
         if found is None:
             found = _by_label[label] = _Command(label)

@@ -1,0 +1,41 @@
+"""A redis-py app under `opentelemetry-instrument`: the cache group at its embedded /metrics."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_redis_sync import calls, hits, misses, nonzero
+
+APP = str(Path(__file__).parent / "apps" / "redis_app.py")
+
+
+@pytest.mark.parametrize("spans", [False, True], ids=["metrics-only", "with-upstream-spans"])
+def test_app_under_launcher_reports_cache_group(redis_server, instrumented_app, spans) -> None:
+    env = {"REDIS_HOST": redis_server.host, "REDIS_PORT": str(redis_server.port)}
+    if spans:
+        env["OTEL_TRACES_EXPORTER"] = "console"  # the upstream RedisInstrumentor's spans, printed
+    else:
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "redis"  # upstream off, covet_redis on
+    app = instrumented_app([sys.executable, APP], env=env)
+    deadline = time.monotonic() + 20
+    while True:
+        samples = app.scrape()
+        if calls(samples, "GET") >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert calls(samples, "SET") == 2
+    assert calls(samples, "GET") == 3  # sync hit, sync miss, asyncio hit
+    assert calls(samples, "MGET") == 1
+    assert calls(samples, "MULTI") == 1
+    assert calls(samples, "FLUSHDB") == 1
+    assert (hits(samples, "GET"), misses(samples, "GET")) == (3, 2)
+    assert (hits(samples, "MGET"), misses(samples, "MGET")) == (2, 1)
+    assert nonzero(samples, "covet_cache_pipeline_commands_total") == {"GET": 2}
+    output = app.output()
+    assert "workload done" in output
+    # spans only when the upstream instrumentor ran: one per command, one for the transaction
+    assert output.count('"name": "GET"') == (3 if spans else 0)
+    assert output.count('"name": "GET GET"') == (1 if spans else 0)
