@@ -101,7 +101,8 @@ def test_malformed_config_fails_with_the_collectors_message(otelcol: Path, tmp_p
 
 def test_a_typo_in_the_shipped_config_is_caught(otelcol: Path, tmp_path: Path) -> None:
     broken = tmp_path / "config.yaml"
-    broken.write_text(CONFIG.read_text().replace("processors: [memory_limiter, batch]", "processors: [memory_limiter, bacth]"))
+    text = CONFIG.read_text()
+    broken.write_text(text.replace("[memory_limiter, batch]", "[memory_limiter, bacth]"))
     result = validate(otelcol, broken)
     assert result.returncode != 0
     assert 'references processor "bacth" which is not configured' in result.stderr, result.stderr
