@@ -24,11 +24,14 @@ METRICS = (
     MetricDef(
         "covet_business_events_total", "counter", "{event}", "business", "sdk",
         "Business events (orders placed, sign-ups...) by declared event name.",
-        (Label("event", description="a name declared up front; undeclared names are rejected"),),
+        (Label("event", description="declared with declare_business_event; undeclared: other"),),
     ),
     MetricDef(
         "covet_business_value_total", "counter", "", "business", "sdk",
         "Business value (revenue...) added by declared event name and currency.",
-        (Label("event"), Label("currency", description="ISO 4217 code declared with the event")),
+        (
+            Label("event", description="a name declared with declare_business_event"),
+            Label("currency", description="an ISO 4217 code declared with the event"),
+        ),
     ),
 )

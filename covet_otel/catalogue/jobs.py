@@ -2,9 +2,9 @@
 
 from ._model import JOB_SECONDS_BUCKETS, Label, MetricDef
 
-BACKUP = Label("backup", description="the backup job's declared name")
+BACKUP = Label("backup", description="the backup's fixed name: backup(name), covet-otel job backup --name")
 OUTCOME = Label("outcome", ("success", "failure"))
-MIGRATOR = Label("migrator", description="alembic, or the name given to the generic tracker")
+MIGRATOR = Label("migrator", description="alembic, or track_migration(name) / job migrate --migrator")
 
 METRICS = (
     MetricDef(
