@@ -47,16 +47,21 @@ class Pipeline:
     _server: Any = None
     _stopped: bool = False
 
-    def shutdown(self, timeout_millis: float = SHUTDOWN_TIMEOUT_MS) -> None:
+    def shutdown(self, timeout_millis: float = SHUTDOWN_TIMEOUT_MS, *, at_exit: bool = False) -> None:
         if self._stopped:
             return
         self._stopped = True
-        atexit.unregister(self.shutdown)
-        if self._server is not None:
+        atexit.unregister(self._at_exit)
+        # Stopping the endpoint waits for its poll loop (up to 0.5 s); at interpreter exit its
+        # daemon thread simply ends, so only an explicit shutdown frees the port.
+        if self._server is not None and not at_exit:
             self._server.shutdown()
             self._server.server_close()
-            self._server = None
+        self._server = None
         self.provider.shutdown(timeout_millis=timeout_millis)
+
+    def _at_exit(self) -> None:
+        self.shutdown(at_exit=True)
 
 
 def exporter_names(env: Mapping[str, str]) -> list[str]:
@@ -103,7 +108,7 @@ def build(settings: Settings, resource: Resource, env: Mapping[str, str] | None 
     )
     producer.attach(provider)
     pipeline = Pipeline(provider, names, prometheus_address, readers, server)
-    atexit.register(pipeline.shutdown)
+    atexit.register(pipeline._at_exit)
     _watch_fork(pipeline)
     return pipeline
 
