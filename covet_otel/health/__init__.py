@@ -1,0 +1,110 @@
+"""Health checks for Kubernetes-style probes: /health, /health/live, /health/ready, /health/startup.
+
+    from covet_otel import health
+
+    health.register_check("payments:reachable", ping_payments, critical=False, timeout=1.0)
+    health.registry.add(health.database_check(pool))        # SELECT 1 through the app's pool
+    app.mount("/health", health.health_asgi_app())           # or health_wsgi_app(), or serve(port)
+
+See docs/health.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .asgi import HealthASGIApp
+from .checks import (
+    FAIL,
+    PASS,
+    WARN,
+    Check,
+    CheckFunc,
+    CheckResult,
+    database_check,
+    disk_check,
+    error_rate_check,
+    memory_check,
+    pool_check,
+    redis_check,
+)
+from .runner import CheckRun, HealthRegistry, Round
+from .server import HealthServer
+from .wsgi import HealthWSGIApp
+
+# The process-wide registry used when no other is given.
+registry = HealthRegistry()
+
+
+def register_check(
+    name: str,
+    func: CheckFunc,
+    *,
+    critical: bool = True,
+    timeout: float | None = None,
+    interval: float | None = None,
+    component_type: str = "component",
+) -> Check:
+    """Register a sync or async check on the process-wide registry (see HealthRegistry.register)."""
+    return registry.register(
+        name, func, critical=critical, timeout=timeout, interval=interval, component_type=component_type
+    )
+
+
+def health_asgi_app(registry: HealthRegistry | None = None, *, token: str | None = None) -> HealthASGIApp:
+    """An ASGI app serving the health endpoints; `token` defaults to COVET_HEALTH_TOKEN."""
+    return HealthASGIApp(registry or globals()["registry"], token)
+
+
+def health_wsgi_app(registry: HealthRegistry | None = None, *, token: str | None = None) -> HealthWSGIApp:
+    """A WSGI app serving the health endpoints; `token` defaults to COVET_HEALTH_TOKEN."""
+    return HealthWSGIApp(registry or globals()["registry"], token)
+
+
+def serve(
+    port: int, host: str = "127.0.0.1", *, registry: HealthRegistry | None = None, token: str | None = None
+) -> HealthServer:
+    """Serve the health endpoints on a background thread (port 0: any free port, see `.port`)."""
+    return HealthServer(registry or globals()["registry"], port, host, token)
+
+
+def demo_health_app(backends: Any) -> HealthASGIApp:
+    """The demo's health app: its PostgreSQL pool and Redis client (read at each run, since they
+    are opened in the app's lifespan), the pool's use, disk, memory and the HTTP error rate."""
+    demo = HealthRegistry()
+    if getattr(backends, "database_url", None) or getattr(backends, "pool", None) is not None:
+        demo.add(database_check(lambda: backends.pool))
+        demo.add(pool_check(lambda: backends.pool))
+    if getattr(backends, "redis_url", None) or getattr(backends, "redis", None) is not None:
+        demo.add(redis_check(lambda: backends.redis))
+    demo.add(disk_check("/"))
+    demo.add(memory_check())
+    demo.add(error_rate_check())
+    return HealthASGIApp(demo)
+
+
+__all__ = [
+    "FAIL",
+    "PASS",
+    "WARN",
+    "Check",
+    "CheckResult",
+    "CheckRun",
+    "HealthASGIApp",
+    "HealthRegistry",
+    "HealthServer",
+    "HealthWSGIApp",
+    "Round",
+    "database_check",
+    "demo_health_app",
+    "disk_check",
+    "error_rate_check",
+    "health_asgi_app",
+    "health_wsgi_app",
+    "memory_check",
+    "pool_check",
+    "redis_check",
+    "register_check",
+    "registry",
+    "serve",
+]
