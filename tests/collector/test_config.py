@@ -82,6 +82,7 @@ def test_receiver_pipelines_rename_then_drop_the_rest() -> None:
 def test_prometheus_exporter_pins_the_name_translation(path) -> None:
     exporter = load(path)["exporters"]["prometheus"]
     assert exporter["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert exporter["without_scope_info"] is True
     # resource attributes stay on target_info, so labels match the app's embedded endpoint
     assert "resource_to_telemetry_conversion" not in exporter
     assert "resource_constant_labels" not in exporter
