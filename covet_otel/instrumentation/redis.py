@@ -210,21 +210,35 @@ def _pipeline_operation(pipe: Any) -> tuple[_Command, list] | None:
 
 
 def _count_pipelined(stack: list, replies: object) -> None:
-    """Count the queued commands; on success, their hits too (replies align with the stack)."""
+    """Count the queued commands; on success, their hits too (replies align with the stack).
+
+    Tallied per command name first, so a pipeline of many GETs updates each series once."""
     try:
         aligned = isinstance(replies, list) and len(replies) == len(stack)
+        tally: dict[Any, list] = {}  # raw name -> [command, queued, hits, misses]
         for i, (args, _options) in enumerate(stack):
-            cmd = _by_name.get(args[0]) if args else None
-            if cmd is None:
-                cmd = _command(args[0] if args else None)
+            name = args[0] if args else None
+            entry = tally.get(name)
+            if entry is None:
+                cmd = _by_name.get(name) or _command(name)
+                entry = tally[name] = [cmd, 0, 0, 0]
+            entry[1] += 1
+            rule = entry[0].rule
+            if aligned and rule is not None:
+                reply = replies[i]  # type: ignore[index]
+                if not isinstance(reply, Exception):
+                    found, missing = rule(reply, args)
+                    entry[2] += found
+                    entry[3] += missing
+        for cmd, queued, found, missing in tally.values():
             series = cmd.pipelined
             if series is None:
                 series = cmd.pipelined = instruments.counter(_PIPELINED).series((cmd.label,))
-            series.add()
-            if aligned and cmd.rule is not None:
-                reply = replies[i]  # type: ignore[index]
-                if not isinstance(reply, Exception):
-                    cmd.count_hits(reply, args)
+            series.add(queued)
+            if found:
+                cmd.hit.add(found)
+            if missing:
+                cmd.miss.add(missing)
     except Exception:
         _internal_error()
 
