@@ -23,6 +23,9 @@ def _catalog(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> int:
+    if args.format == "markdown":
+        sys.stdout.write(settings_module.as_markdown())
+        return 0
     try:
         settings_module.load()
     except settings_module.SettingsError as exc:
@@ -30,6 +33,7 @@ def _settings(args: argparse.Namespace) -> int:
         return 2
     for row in settings_module.describe():
         print(f"{row['env']} (default {row['default']}): {row['help']} Accepts {row['accepts']}.")
+    print("The current environment's COVET_* values are valid.")
     return 0
 
 
@@ -53,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.set_defaults(func=_catalog)
 
     check = sub.add_parser("settings", help="validate COVET_* variables and list every setting")
+    check.add_argument("--format", choices=("text", "markdown"), default="text")
     check.set_defaults(func=_settings)
 
     from .demo import add_arguments

@@ -102,3 +102,11 @@ def test_cli_filters_by_group() -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert {e["group"] for e in json.loads(out)} == {"cache"}
+
+
+def test_docs_settings_md_is_current() -> None:
+    from covet_otel.settings import as_markdown
+
+    assert (REPO / "docs" / "settings.md").read_text() == as_markdown(), (
+        "docs/settings.md is stale: run `covet-otel settings --format markdown > docs/settings.md`"
+    )
