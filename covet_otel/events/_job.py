@@ -52,7 +52,8 @@ def configure_for_job(service_name: str | None = None) -> bool:
 
 
 def flush(timeout_millis: float = 10_000) -> bool:
-    """Export everything recorded so far and stop exporting; True when the export succeeded."""
+    """Export everything recorded so far, then stop exporting. False when the SDK reports a
+    failure (it reports a dead endpoint in its own log; the wait is bounded by the OTLP timeout)."""
     try:
         pipeline = configuration.current_pipeline()
         if pipeline is None:

@@ -147,3 +147,41 @@ def test_bad_telemetry_settings_do_not_stop_the_backup(tmp_path) -> None:
     assert output.read_text() == "ok\n"
     assert "COVET_MAX_SERIES_PER_METRIC='many' is not valid" in done.stderr
     assert "metrics disabled for this job" in done.stderr
+
+
+def test_sigterm_to_the_wrapper_reaches_the_command(tmp_path) -> None:
+    marker = tmp_path / "got-term"
+    script = f"trap 'echo term > {marker}; exit 143' TERM; echo ready; sleep 30 & wait"
+    proc = subprocess.Popen(
+        [COVET_OTEL, "job", "backup", "--name", "stopped", "--", "sh", "-c", script],
+        env=job_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.terminate()
+        assert proc.wait(timeout=20) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert marker.read_text() == "term\n"
+
+
+def test_job_migrate_records_runs_and_exit_codes(prometheus_factory) -> None:
+    prom = prometheus_factory(scrape_self=False)
+    env = job_env(OTEL_EXPORTER_OTLP_ENDPOINT=prom.otlp_endpoint, OTEL_SERVICE_NAME="deploy")
+    ok = subprocess.run(
+        [COVET_OTEL, "job", "migrate", "--migrator", "django", "--", "sh", "-c", "sleep 0.2"],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    failed = subprocess.run(
+        [COVET_OTEL, "job", "migrate", "--migrator", "django", "--", "sh", "-c", "exit 4"],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert (ok.returncode, failed.returncode) == (0, 4)
+
+    prom.wait_for('covet_migration_runs_total{job="deploy", outcome="failure"}', timeout=10)
+    totals = prom.query('sum by (outcome) (covet_migration_runs_total{job="deploy", migrator="django"})')
+    assert {r["metric"]["outcome"]: float(r["value"][1]) for r in totals} == {"success": 1, "failure": 1}
+    in_progress = prom.query('covet_migration_in_progress{job="deploy"}')
+    assert [float(r["value"][1]) for r in in_progress] == [0, 0]  # both ended
+    assert len(prom.query('covet_migration_last_success_timestamp{job="deploy"}')) == 1

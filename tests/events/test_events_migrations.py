@@ -83,6 +83,13 @@ def test_an_upgrade_with_nothing_to_do_is_not_a_run(metrics, alembic_project) ->
     assert state["covet_migration_pending"] == 2
 
 
+def test_stamp_is_a_run_and_moves_pending(metrics, alembic_project) -> None:
+    command.stamp(alembic_project.config(), "r2")
+    state = alembic_state(metrics.scrape())
+    assert state["covet_migration_runs_total:success"] == 1
+    assert state["covet_migration_pending"] == 2
+
+
 def test_a_bad_revision_argument_is_a_failed_run(metrics, alembic_project) -> None:
     with pytest.raises(Exception, match="nonexistent"):
         command.upgrade(alembic_project.config(), "nonexistent")
