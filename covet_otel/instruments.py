@@ -243,6 +243,8 @@ _registry_lock = threading.Lock()
 
 def _get(name: str, kind: str) -> Instrument:
     instrument = _registry.get(name)
+    if instrument is not None and instrument.definition.kind != kind:
+        raise TypeError(f"{name} is a {instrument.definition.kind} in the catalogue, not a {kind}")
     if instrument is None:
         definition = BY_NAME.get(name)
         if definition is None:

@@ -17,20 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.sdk.metrics import (
-    Counter as SdkCounter,
-)
-from opentelemetry.sdk.metrics import (
-    Histogram as SdkHistogram,
-)
-from opentelemetry.sdk.metrics import (
-    MeterProvider,
-    ObservableCounter,
-    ObservableGauge,
-)
-from opentelemetry.sdk.metrics import (
-    UpDownCounter as SdkUpDownCounter,
-)
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -54,14 +41,16 @@ _logger = logging.getLogger("covet_otel")
 SCOPE = InstrumentationScope("covet_otel", __version__)
 
 # The SDK instrument class whose temporality preference applies to each catalogue kind (callback
-# values of counters are cumulative totals, like an ObservableCounter's).
+# values of counters are cumulative totals, like an ObservableCounter's). Readers key their
+# preferences by the SDK's internal classes (_Counter...), older SDKs by the public ones: match
+# by name so both work.
 _TEMPORALITY_CLASS = {
-    "counter": SdkCounter,
-    "updowncounter": SdkUpDownCounter,
-    "histogram": SdkHistogram,
-    "gauge": ObservableGauge,
+    "counter": "Counter",
+    "updowncounter": "UpDownCounter",
+    "histogram": "Histogram",
+    "gauge": "ObservableGauge",
 }
-_OBSERVED_TEMPORALITY_CLASS = {"counter": ObservableCounter}
+_OBSERVED_TEMPORALITY_CLASS = {"counter": "ObservableCounter"}
 
 
 class _ReaderState:
@@ -106,8 +95,11 @@ def produce(reader: MetricReader, state: _ReaderState) -> list[Metric]:
 
 def _temporality(instrument: Instrument, prefs: dict, observed: bool) -> AggregationTemporality:
     kind = instrument.definition.kind
-    cls = (_OBSERVED_TEMPORALITY_CLASS.get(kind) if observed else None) or _TEMPORALITY_CLASS[kind]
-    return prefs.get(cls, AggregationTemporality.CUMULATIVE)
+    wanted = (_OBSERVED_TEMPORALITY_CLASS.get(kind) if observed else None) or _TEMPORALITY_CLASS[kind]
+    for cls, temporality in prefs.items():
+        if cls.__name__.lstrip("_") == wanted:
+            return temporality
+    return AggregationTemporality.CUMULATIVE
 
 
 def _metric(instrument: Instrument, prefs: dict, state: _ReaderState, now: int) -> Metric | None:

@@ -1,0 +1,112 @@
+"""Hot-path series reach SDK readers as ordinary OTel data, in the reader's temporality."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+
+from covet_otel import instruments
+from covet_otel.export import producer
+
+DELTA = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
+
+
+def _metrics(reader: InMemoryMetricReader) -> dict:
+    data = reader.get_metrics_data()
+    out = {}
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            if sm.scope.name == "covet_otel":
+                out.update({m.name: m for m in sm.metrics})
+    return out
+
+
+@pytest.fixture
+def fresh_instruments():
+    instruments.reset_all()
+    yield
+    instruments.reset_all()
+
+
+def _reader(temporality: dict | None = None) -> tuple[MeterProvider, InMemoryMetricReader]:
+    reader = InMemoryMetricReader(preferred_temporality=temporality)
+    provider = MeterProvider(metric_readers=[reader])
+    producer.attach(provider)
+    producer.attach(provider)  # idempotent
+    return provider, reader
+
+
+def test_cumulative_counter_and_histogram(fresh_instruments) -> None:
+    provider, reader = _reader()
+    counter = instruments.counter("covet_db_slow_queries_total").series(("main", "SELECT"))
+    hist = instruments.histogram("covet_db_query_duration_seconds").series(("main", "SELECT", "success"))
+    counter.add(2)
+    hist.record(0.2)
+    first = _metrics(reader)
+    counter.add(3)
+    hist.record(0.4)
+    second = _metrics(reader)
+    point = second["covet.db.slow.queries"].data.data_points[0]
+    assert point.value == 5 and dict(point.attributes) == {"pool": "main", "operation": "SELECT"}
+    assert second["covet.db.slow.queries"].data.is_monotonic
+    hp = second["covet.db.query.duration"].data.data_points[0]
+    assert (hp.count, round(hp.sum, 9), hp.min, hp.max) == (2, 0.6, 0.2, 0.4)
+    assert second["covet.db.query.duration"].unit == "s"
+    assert first["covet.db.slow.queries"].data.data_points[0].value == 2
+    provider.shutdown()
+
+
+def test_delta_temporality_sends_differences(fresh_instruments) -> None:
+    provider, reader = _reader(DELTA)
+    counter = instruments.counter("covet_db_slow_queries_total").series(("main", "SELECT"))
+    hist = instruments.histogram("covet_db_query_duration_seconds").series(("main", "SELECT", "success"))
+    counter.add(2)
+    hist.record(0.2)
+    _metrics(reader)
+    counter.add(3)
+    hist.record(0.4)
+    hist.record(0.4)
+    second = _metrics(reader)
+    assert second["covet.db.slow.queries"].data.aggregation_temporality == AggregationTemporality.DELTA
+    assert second["covet.db.slow.queries"].data.data_points[0].value == 3
+    hp = second["covet.db.query.duration"].data.data_points[0]
+    assert hp.count == 2 and round(hp.sum, 9) == 0.8 and hp.min is None
+    provider.shutdown()
+
+
+def test_a_failing_callback_costs_only_its_own_metric(fresh_instruments) -> None:
+    provider, reader = _reader()
+
+    def broken():
+        raise RuntimeError("psutil went away")
+
+    gauge = instruments.gauge("covet_process_threads")
+    gauge.observe(broken)
+    try:
+        instruments.counter("covet_db_slow_queries_total").add(1, ("main", "SELECT"))
+        got = _metrics(reader)
+        assert "covet.db.slow.queries" in got and "covet.process.threads" not in got
+    finally:
+        gauge.remove_callback(broken)
+        provider.shutdown()
+
+
+def test_unknown_and_mismatched_names_are_programming_errors() -> None:
+    with pytest.raises(KeyError, match="not in the covet_otel catalogue"):
+        instruments.counter("covet_nope_total")
+    with pytest.raises(TypeError, match="is a histogram in the catalogue"):
+        instruments.counter("covet_db_query_duration_seconds")
+    with pytest.raises(ValueError, match="comes from the collector"):
+        instruments.gauge("covet_cache_memory_usage_bytes")
+    with pytest.raises(ValueError, match="takes labels"):
+        instruments.histogram("covet_db_query_duration_seconds").series(("only-one",))
+
+
+def test_negative_and_nan_values_are_ignored(fresh_instruments) -> None:
+    hist = instruments.histogram("covet_db_query_duration_seconds").series(("main", "SELECT", "success"))
+    hist.record(-1.0)
+    hist.record(float("nan"))
+    counter = instruments.counter("covet_db_slow_queries_total").series(("main", "SELECT"))
+    counter.add(-5)
+    assert hist.snapshot()[1] == 0 and counter.value == 0
