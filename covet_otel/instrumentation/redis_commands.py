@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..catalogue import cache
+
 # Top-level commands of Redis 7.0 (`COMMAND LIST`), the ones added up to Redis 8 and the common
 # Redis Stack module commands that redis-py has methods for.
 KNOWN_COMMANDS: frozenset[str] = frozenset(
@@ -95,11 +97,12 @@ def _exists(reply: object, args: tuple) -> tuple[int, int]:
 # (reply, command arguments) -> (hits, misses)
 HitRule = Callable[[object, tuple], tuple[int, int]]
 
+# The command sets live in the catalogue, whose notes state the rule to users.
 HIT_RULES: dict[str, HitRule] = {
-    **dict.fromkeys(("GET", "GETEX", "GETDEL", "HGET", "LINDEX", "ZSCORE"), _found_unless_nil),
-    **dict.fromkeys(("HGETALL", "HKEYS", "HVALS", "SMEMBERS", "HEXISTS"), _found_if_nonempty),
-    **dict.fromkeys(("MGET", "HMGET", "HGETDEL", "HGETEX", "ZMSCORE"), _per_element),
-    "EXISTS": _exists,
+    **dict.fromkeys(cache.HIT_ONE_UNLESS_NIL, _found_unless_nil),
+    **dict.fromkeys(cache.HIT_ONE_IF_NONEMPTY, _found_if_nonempty),
+    **dict.fromkeys(cache.HIT_PER_ELEMENT, _per_element),
+    **dict.fromkeys(cache.HIT_PER_KEY_COUNT, _exists),
 }
 
 
@@ -115,14 +118,6 @@ def command_label(name: object) -> str:
         return "other"
     first = words[0].upper()
     return first if first in KNOWN_COMMANDS else "other"
-
-
-def describe_hit_rules() -> dict[str, list[str]]:
-    """Command names by hit rule, for docs and tests."""
-    out: dict[str, list[str]] = {}
-    for command, rule in HIT_RULES.items():
-        out.setdefault(rule.__name__.strip("_"), []).append(command)
-    return out
 
 
 __all__ = ["HIT_RULES", "KNOWN_COMMANDS", "PIPELINE", "TRANSACTION", "HitRule", "command_label"]
