@@ -19,6 +19,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RouteFor = Callable[[Scope], "str | None"]
 
+# Requests of these methods without Content-Length carry no body in practice: skip the counting
+# receive wrapper (one closure per request) for them.
+_BODYLESS = frozenset(("GET", "HEAD"))
+
 
 class CovetASGIMiddleware:
     """Measures every `http` request of the wrapped ASGI app; other scope types pass through.
@@ -66,7 +70,8 @@ class CovetASGIMiddleware:
 
         if request.req_bytes < 0:  # no Content-Length: count the body as the app reads it
             request.req_bytes = 0
-            receive = _counting_receive(receive, request)
+            if request.method not in _BODYLESS:
+                receive = _counting_receive(receive, request)
         token = CURRENT.set(request)
         try:
             await self.app(scope, receive, send_wrapper)

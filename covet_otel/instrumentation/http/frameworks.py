@@ -45,8 +45,12 @@ def _guarded(hook: Any, *args: Any) -> None:
         _logger.debug("covet-otel: HTTP hook %s failed", getattr(hook, "__name__", hook), exc_info=True)
 
 
-def _is_ours(owner: type, attr: str) -> bool:
-    return isinstance(owner.__dict__.get(attr), wrapt.ObjectProxy)
+# wrapt 2 derives its function wrappers from BaseObjectProxy, wrapt 1 from ObjectProxy
+_PROXY = getattr(wrapt, "BaseObjectProxy", wrapt.ObjectProxy)
+
+
+def _is_wrapped(owner: type, attr: str) -> bool:
+    return isinstance(owner.__dict__.get(attr), _PROXY)
 
 
 # --------------------------------------------------------------------------------------- Starlette
@@ -89,7 +93,7 @@ class StarletteMetricsInstrumentor(BaseInstrumentor):
         cls._active = False
         unwrap(Starlette, "build_middleware_stack")
         module = sys.modules.get("fastapi.applications")
-        if module is not None and _is_ours(module.FastAPI, "build_middleware_stack"):
+        if module is not None and _is_wrapped(module.FastAPI, "build_middleware_stack"):
             unwrap(module.FastAPI, "build_middleware_stack")
         for app in list(cls._apps):
             app.middleware_stack = None  # rebuilt without the middleware on the next request
@@ -97,7 +101,7 @@ class StarletteMetricsInstrumentor(BaseInstrumentor):
 
 
 def _patch_fastapi(module: Any) -> None:
-    if StarletteMetricsInstrumentor._active and not _is_ours(module.FastAPI, "build_middleware_stack"):
+    if StarletteMetricsInstrumentor._active and not _is_wrapped(module.FastAPI, "build_middleware_stack"):
         wrapt.wrap_function_wrapper(module, "FastAPI.build_middleware_stack", _build_stack)
 
 

@@ -1,0 +1,148 @@
+"""HTTP middleware cost: a FastAPI app called in-process (no server), per request.
+
+Variants, each in its own subprocess (instrumentors patch classes process-wide):
+  bare      the app as written
+  covet     StarletteMetricsInstrumentor (CovetASGIMiddleware inside ServerErrorMiddleware)
+  upstream  FastAPIInstrumentor.instrument_app with an SDK TracerProvider (no exporter) and an
+            SDK MeterProvider: the upstream span + HTTP metrics instrumentation
+  starlette-bare / starlette-covet  the same on a plain Starlette app
+  covet-configured  covet after covet_otel.configure() (as under opentelemetry-instrument, no
+            exporter): a global MeterProvider also switches on FastAPI's own native telemetry
+
+Measure: whole-process CPU time (time.process_time) per request, median of 5 rounds after a
+warm-up. Run: python benchmarks/http.py [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named http.py: drop its folder from the import path, or `import http` (asyncio,
+# httpx, starlette) would find this script instead of the standard library.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+VARIANTS = ("bare", "covet", "upstream", "starlette-bare", "starlette-covet", "covet-configured")
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.3"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/items/42",
+    "raw_path": b"/items/42",
+    "root_path": "",
+    "query_string": b"",
+    "headers": [(b"host", b"bench"), (b"user-agent", b"bench"), (b"accept", b"*/*")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+}
+
+
+def build_app(variant: str):
+    if variant == "covet-configured":
+        import covet_otel
+
+        covet_otel.configure(environ={"OTEL_METRICS_EXPORTER": "none", "COVET_SYSTEM_METRICS": "false"})
+    if "covet" in variant:
+        from covet_otel.instrumentation.http.frameworks import StarletteMetricsInstrumentor
+
+        StarletteMetricsInstrumentor().instrument(excluded_paths=("/metrics", "/health"))
+    if variant.startswith("starlette"):
+        from starlette.applications import Starlette
+        from starlette.responses import PlainTextResponse
+        from starlette.routing import Route
+
+        async def item(request):
+            return PlainTextResponse(request.path_params["item_id"])
+
+        return Starlette(routes=[Route("/items/{item_id}", item)])
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def read_item(item_id: int) -> dict:
+        return {"item_id": item_id}
+
+    if variant == "upstream":
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=TracerProvider(),
+            meter_provider=MeterProvider(metric_readers=[InMemoryMetricReader()]),
+        )
+    return app
+
+
+async def drive(app, n: int) -> float:
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    start = time.process_time()
+    for _ in range(n):
+        await app(dict(SCOPE), receive, send)
+    return (time.process_time() - start) / n
+
+
+def run_variant(variant: str, n: int, rounds: int) -> dict:
+    app = build_app(variant)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(drive(app, max(n // 5, 200)))  # warm-up: build stacks, fill caches
+    samples = [loop.run_until_complete(drive(app, n)) for _ in range(rounds)]
+    loop.close()
+    return {"variant": variant, "us": statistics.median(samples) * 1e6, "rounds": [s * 1e6 for s in samples]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer requests per round")
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("-n", type=int, default=None)
+    args = parser.parse_args()
+    n = args.n or (2_000 if args.quick else 20_000)
+    if args.variant:
+        print(json.dumps(run_variant(args.variant, n, 5)))
+        return
+    results = {}
+    for variant in VARIANTS:
+        out = subprocess.run(
+            [sys.executable, __file__, "--variant", variant, "-n", str(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
+    bare, covet, upstream = (results[v]["us"] for v in ("bare", "covet", "upstream"))
+    print(f"requests per round: {n}, median of 5 rounds, CPU µs per request (process_time)")
+    for variant in VARIANTS:
+        rounds = ", ".join(f"{r:.1f}" for r in results[variant]["rounds"])
+        print(f"  {variant:16s} {results[variant]['us']:8.1f}   rounds: {rounds}")
+    print(
+        f"FastAPI: covet adds {covet - bare:.1f} µs (x{covet / bare:.2f} of bare); "
+        f"upstream adds {upstream - bare:.1f} µs; covet costs {(covet - bare) / (upstream - bare):.1%} "
+        "of the upstream addition"
+    )
+    s_bare, s_covet = results["starlette-bare"]["us"], results["starlette-covet"]["us"]
+    print(f"Starlette: covet adds {s_covet - s_bare:.1f} µs (x{s_covet / s_bare:.2f} of bare)")
+    configured = results["covet-configured"]["us"]
+    print(f"FastAPI after configure(): {configured - bare:.1f} µs over bare (FastAPI native telemetry on)")
+
+
+if __name__ == "__main__":
+    main()
