@@ -1,0 +1,338 @@
+"""asyncpg query, pool and leak metrics (the database group of the catalogue).
+
+Loaded by `opentelemetry-instrument` through the `covet_asyncpg` entry point, or by hand:
+
+    from covet_otel.instrumentation.asyncpg import AsyncpgMetricsInstrumentor, name_pool
+    AsyncpgMetricsInstrumentor().instrument()
+    pool = name_pool(await asyncpg.create_pool(dsn), "orders")
+
+What is wrapped, and why there:
+- `Connection.execute/executemany/fetch/fetchrow/fetchval/fetchmany`: the public statement API. A
+  pool's connection proxy calls these same class attributes, so pooled and direct connections go
+  through one wrapper. The upstream span instrumentor wraps them too; each wrapper does its own
+  job, so with both on every statement gets one span and is counted once. Ours goes innermost
+  (see `_wrap`), so either instrumentor can be switched off first.
+- `Connection.copy_*` (one COPY each), `PreparedStatement.fetch/fetchrow/fetchval/fetchmany/
+  executemany`, and the private round trip that opens a cursor (`BaseCursor._bind_exec`/`_bind`):
+  a cursor is one statement however many rows it yields, unlike upstream's span per row.
+- Statements asyncpg issues for itself are not counted: the reset query a pool sends on release
+  (`Connection.reset`) and the helper queries inside `copy_from_query`.
+- `Pool._initialize`, `Pool._acquire`, `PoolConnectionHolder._release`: pool registration, acquire
+  waits and leak bookkeeping (see asyncpg_pools).
+
+The hot path is one wrapper call, two `perf_counter` reads, a cached SQL-verb lookup, one dict
+lookup for the series and one histogram update; no OTel SDK call (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Collection
+from contextvars import ContextVar
+from time import perf_counter
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from .. import instruments
+from ..settings import current
+from .asyncpg_sql import operation
+
+__all__ = ["AsyncpgMetricsInstrumentor", "name_pool"]
+
+_logger = logging.getLogger("covet_otel")
+
+QUERY = instruments.histogram("covet_db_query_duration_seconds")
+ERRORS = instruments.counter("covet_db_query_errors_total")
+SLOW = instruments.counter("covet_db_slow_queries_total")
+
+FALLBACK_LABEL = "default"
+# Set while asyncpg runs statements on its own behalf (pool reset, copy_from_query's helpers).
+_internal: ContextVar[bool] = ContextVar("covet_otel_asyncpg_internal", default=False)
+
+_slow_seconds = 1.0
+_pools: Any = None  # the asyncpg_pools module, imported by _instrument (it needs asyncpg itself)
+# (pool label, operation) -> (success histogram series, slow counter series)
+_hot: dict[tuple[str, str], tuple[Any, Any]] = {}
+_HOT_MAX = 4096
+_reported_failure = False
+_patched: list[tuple[Any, str, Callable]] = []
+
+
+def name_pool(pool: Any, name: str) -> Any:
+    """Label `pool`'s metrics `pool="<name>"` instead of its database name; returns the pool."""
+    from . import asyncpg_pools
+
+    return asyncpg_pools.name_pool(pool, name)
+
+
+def _instrumentation_failed() -> None:
+    # Our own bug must never reach the application; say so once, loudly, then quietly.
+    global _reported_failure
+    if not _reported_failure:
+        _reported_failure = True
+        _logger.warning("covet_otel: asyncpg instrumentation error (metrics may be missing)", exc_info=True)
+    else:
+        _logger.debug("covet_otel: asyncpg instrumentation error", exc_info=True)
+
+
+def _label(conn: Any) -> str:
+    proxy = conn._proxy
+    if proxy is not None:
+        return _pools.label_of(proxy._holder._pool)
+    return conn._params.database or FALLBACK_LABEL
+
+
+def _entry(key: tuple[str, str]) -> tuple[Any, Any]:
+    entry = (QUERY.series((*key, "success")), SLOW.series(key))
+    if len(_hot) < _HOT_MAX:
+        _hot[key] = entry
+    return entry
+
+
+def _succeeded(conn: Any, op: str, elapsed: float) -> None:
+    key = (_label(conn), op)
+    entry = _hot.get(key) or _entry(key)
+    entry[0].record(elapsed)
+    if elapsed >= _slow_seconds:
+        entry[1].add(1)
+
+
+def _failed(conn: Any, op: str, elapsed: float, exc: BaseException) -> None:
+    label = _label(conn)
+    QUERY.series((label, op, "error")).record(elapsed)
+    sqlstate = getattr(exc, "sqlstate", None)
+    sqlstate_class = sqlstate[:2] if isinstance(sqlstate, str) and len(sqlstate) >= 2 else "none"
+    ERRORS.series((label, op, sqlstate_class)).add(1)
+    if elapsed >= _slow_seconds:
+        SLOW.series((label, op)).add(1)
+
+
+def _query_text(args: tuple, kwargs: dict) -> Any:
+    if args:
+        return args[0]
+    return kwargs.get("query", kwargs.get("command"))
+
+
+async def _connection_statement(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    """Connection.execute/fetch*/executemany: the hot path, kept flat on purpose."""
+    if _internal.get():
+        return await wrapped(*args, **kwargs)
+    start = perf_counter()
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        elapsed = perf_counter() - start
+        try:
+            _failed(instance, operation(_query_text(args, kwargs)), elapsed, exc)
+        except Exception:
+            _instrumentation_failed()
+        raise
+    elapsed = perf_counter() - start
+    try:
+        _succeeded(instance, operation(args[0] if args else _query_text(args, kwargs)), elapsed)
+    except Exception:
+        _instrumentation_failed()
+    return result
+
+
+Target = Callable[[Any], tuple[Any, str]]
+
+
+def _statement_wrapper(target: Target, *, guard: bool = False, errors_only: bool = False) -> Callable:
+    """A wrapper for the less hot statement paths; `target(instance)` gives (connection, verb).
+
+    `guard` hides the statements the wrapped call runs itself; `errors_only` counts failures only
+    (a cursor's later batches are part of the statement its opening round trip counted).
+    """
+
+    async def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+        if _internal.get():
+            return await wrapped(*args, **kwargs)
+        token = _internal.set(True) if guard else None
+        start = perf_counter()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            elapsed = perf_counter() - start
+            try:
+                conn, op = target(instance)
+                _failed(conn, op, elapsed, exc)
+            except Exception:
+                _instrumentation_failed()
+            raise
+        finally:
+            if token is not None:
+                _internal.reset(token)
+        if not errors_only:
+            elapsed = perf_counter() - start
+            try:
+                conn, op = target(instance)
+                _succeeded(conn, op, elapsed)
+            except Exception:
+                _instrumentation_failed()
+        return result
+
+    return wrapper
+
+
+def _copy_target(conn: Any) -> tuple[Any, str]:
+    return conn, "COPY"
+
+
+def _prepared_target(stmt: Any) -> tuple[Any, str]:
+    return stmt._connection, operation(stmt._query)
+
+
+def _cursor_target(cursor: Any) -> tuple[Any, str]:
+    query = cursor._query
+    if query is None and cursor._state is not None:
+        query = cursor._state.query
+    return cursor._connection, operation(query)
+
+
+async def _internal_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    token = _internal.set(True)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _internal.reset(token)
+
+
+async def _pool_initialize(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        try:
+            _pools.state_for(instance)
+        except Exception:
+            _instrumentation_failed()
+
+
+async def _pool_acquire(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    start = perf_counter()
+    try:
+        proxy = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        try:
+            _pools.acquire_failed(instance, perf_counter() - start, exc)
+        except Exception:
+            _instrumentation_failed()
+        raise
+    try:
+        # the frame that awaited this coroutine: Pool.acquire's context manager or the app itself
+        _pools.acquired(instance, proxy._holder, perf_counter() - start, sys._getframe(1))
+    except Exception:
+        _instrumentation_failed()
+    return proxy
+
+
+def _holder_release(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        _pools.released(instance)
+    except Exception:
+        _instrumentation_failed()
+    return wrapped(*args, **kwargs)
+
+
+_CONNECTION_STATEMENTS = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany")
+_COPY_METHODS = ("copy_from_table", "copy_to_table", "copy_records_to_table")
+_PREPARED_METHODS = ("fetch", "fetchrow", "fetchval", "fetchmany", "executemany")
+
+
+def _targets() -> list[tuple[Any, str, Callable]]:
+    import asyncpg.connection
+    import asyncpg.cursor
+    import asyncpg.pool
+    import asyncpg.prepared_stmt
+
+    connection = asyncpg.connection.Connection
+    prepared = asyncpg.prepared_stmt.PreparedStatement
+    cursor = asyncpg.cursor.BaseCursor
+    pool = asyncpg.pool.Pool
+    copy = _statement_wrapper(_copy_target)
+    prepared_wrapper = _statement_wrapper(_prepared_target)
+    cursor_open = _statement_wrapper(_cursor_target)
+    targets: list[tuple[Any, str, Callable]] = [
+        (connection, m, _connection_statement) for m in _CONNECTION_STATEMENTS
+    ]
+    targets += [(connection, m, copy) for m in _COPY_METHODS]
+    targets += [
+        (connection, "copy_from_query", _statement_wrapper(_copy_target, guard=True)),
+        (connection, "reset", _internal_call),
+        (cursor, "_bind_exec", cursor_open),
+        (cursor, "_bind", cursor_open),
+        (cursor, "_exec", _statement_wrapper(_cursor_target, errors_only=True)),
+        (pool, "_initialize", _pool_initialize),
+        (pool, "_acquire", _pool_acquire),
+        (asyncpg.pool.PoolConnectionHolder, "_release", _holder_release),
+    ]
+    targets += [(prepared, m, prepared_wrapper) for m in _PREPARED_METHODS]
+    # Methods an older asyncpg lacks (fetchmany: 0.30) are skipped rather than failing.
+    return [(owner, name, wrapper) for owner, name, wrapper in targets if name in owner.__dict__]
+
+
+def _wrap(owner: Any, name: str, wrapper: Callable) -> None:
+    """Wrap `owner.name`, beneath any wrapper already there (the upstream span instrumentor's).
+
+    Innermost, our timing leaves out span work, and the upstream `unwrap`, which removes whatever
+    wrapper is outermost, takes off its own wrapper and never ours, in whichever order the two
+    instrumentors are switched on and off.
+    """
+    parent = owner.__dict__.get(name)
+    if not hasattr(parent, "_self_wrapper"):
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        return
+    while hasattr(parent.__wrapped__, "_self_wrapper"):
+        parent = parent.__wrapped__
+    parent.__wrapped__ = wrapt.FunctionWrapper(parent.__wrapped__, wrapper)
+
+
+def _unwrap(owner: Any, name: str, wrapper: Callable) -> None:
+    """Remove our wrapper from `owner.name` even when another wrapper was stacked on top of it."""
+    parent = None
+    current_attr = owner.__dict__.get(name)
+    # every wrapt function wrapper (wrapt 1 and 2) has _self_wrapper; plain functions do not
+    while hasattr(current_attr, "_self_wrapper"):
+        inner = current_attr.__wrapped__
+        if getattr(current_attr, "_self_wrapper", None) is wrapper:
+            if parent is None:
+                setattr(owner, name, inner)
+            else:
+                parent.__wrapped__ = inner
+            return
+        parent, current_attr = current_attr, inner
+
+
+class AsyncpgMetricsInstrumentor(BaseInstrumentor):
+    """covet_db_* query, pool and leak metrics for asyncpg; metrics only, no spans."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("asyncpg >= 0.28.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        global _slow_seconds, _pools
+        settings = current()
+        if not settings.enabled:
+            return
+        _slow_seconds = settings.db_slow_query_seconds
+        from . import asyncpg_pools
+
+        _pools = asyncpg_pools
+        patched = []
+        for owner, name, wrapper in _targets():
+            _wrap(owner, name, wrapper)
+            patched.append((owner, name, wrapper))
+        _patched[:] = patched
+        asyncpg_pools.register_callbacks()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from . import asyncpg_pools
+
+        for owner, name, wrapper in reversed(_patched):
+            _unwrap(owner, name, wrapper)
+        _patched.clear()
+        asyncpg_pools.unregister_callbacks()
+        _hot.clear()
