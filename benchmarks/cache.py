@@ -6,10 +6,10 @@ Starts a local Redis (tests/harness), then times tight loops of sync `GET` (a hi
 missing key, a 10-command pipeline and asyncio `GET`, in one process with the instrumentation
 switched between rounds: bare, covet metrics only, upstream RedisInstrumentor spans (SDK tracer,
 null exporter), and both. Figures are whole-process CPU (`time.process_time`, all threads) per
-operation, median of 5 rounds after a warm-up round; variants are interleaved within each round so
-that drift hits them alike. A last table isolates the wrapper's own cost: the same wrapper around
-a stub `execute_command` that does no I/O, so the figure is not lost in the noise of a ~100 µs
-round trip.
+operation, median of 5 rounds after a warm-up round; each round is cut into 10 blocks that each run
+every variant, so drift and load from other processes hit the variants alike. A last table
+isolates the wrapper's own cost: the same wrapper around a stub `execute_command` that does no
+I/O, so the figure is not lost in the noise of a ~30-100 µs round trip.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from covet_otel.instrumentation import redis as covet_redis  # noqa: E402
 from covet_otel.instrumentation.redis import RedisMetricsInstrumentor  # noqa: E402
 
 ROUNDS = 5
+BLOCKS = 10
 BUDGET_US = 4.0
 
 
@@ -86,13 +87,21 @@ def _timed(loop: Callable[[int], None], n: int) -> float:
 
 
 def measure(loop: Callable[[int], None], n: int) -> dict[str, float]:
-    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    """Per variant, the median over rounds of CPU µs per operation. Each round is cut into blocks
+    and every block runs every variant (in a rotating order), so that load from other processes
+    on a shared machine lands on all variants alike rather than on whichever ran at that moment."""
+    names = list(VARIANTS)
+    block = max(1, n // BLOCKS)
+    samples: dict[str, list[float]] = {name: [] for name in names}
     for round_no in range(ROUNDS + 1):
-        for name, (covet, upstream) in VARIANTS.items():
-            _set(covet, upstream)
-            per_op = _timed(loop, n)
-            if round_no:  # round 0 warms up connections, series and wrappers
-                samples[name].append(per_op)
+        spent = dict.fromkeys(names, 0.0)
+        for b in range(BLOCKS):
+            for name in names[b % len(names) :] + names[: b % len(names)]:
+                _set(*VARIANTS[name])
+                spent[name] += _timed(loop, block) * block
+        if round_no:  # round 0 warms up connections, series and wrappers
+            for name in names:
+                samples[name].append(spent[name] / (block * BLOCKS))
     _set(False, False)
     return {name: statistics.median(values) for name, values in samples.items()}
 

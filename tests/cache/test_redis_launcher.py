@@ -39,3 +39,23 @@ def test_app_under_launcher_reports_cache_group(redis_server, instrumented_app, 
     # spans only when the upstream instrumentor ran: one per command, one for the transaction
     assert output.count('"name": "GET"') == (3 if spans else 0)
     assert output.count('"name": "GET GET"') == (1 if spans else 0)
+
+
+def test_covet_redis_can_be_disabled_alone(redis_server, instrumented_app) -> None:
+    env = {
+        "REDIS_HOST": redis_server.host,
+        "REDIS_PORT": str(redis_server.port),
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "covet_redis",
+        "OTEL_TRACES_EXPORTER": "console",
+    }
+    app = instrumented_app([sys.executable, APP], env=env)
+    early = []  # lines before the marker (span output may come first)
+    for line in app.proc.stdout:
+        if line.strip() == "workload done":
+            break
+        early.append(line)
+    samples = app.scrape()
+    assert not [name for name in samples.names() if name.startswith("covet_cache_")]
+    assert samples.names()  # the endpoint itself still serves the other groups
+    output = "".join(early) + app.output()
+    assert output.count('"name": "GET"') == 3  # upstream spans unaffected
