@@ -106,3 +106,20 @@ def test_a_typo_in_the_shipped_config_is_caught(otelcol: Path, tmp_path: Path) -
     result = validate(otelcol, broken)
     assert result.returncode != 0
     assert 'references processor "bacth" which is not configured' in result.stderr, result.stderr
+
+
+def test_postgresql_overlay_processors_validate_without_the_receiver(otelcol: Path, tmp_path: Path) -> None:
+    """While the build lacks the postgresql receiver, validate everything else of the overlay: its
+    processors (OTTL statements included) in the same pipeline, fed by the OTLP receiver instead."""
+    import yaml
+
+    overlay = yaml.safe_load((VARIANTS / "postgresql.yaml").read_text())
+    pipeline = overlay["service"]["pipelines"]["metrics/postgresql"]
+    stand_in = {
+        "processors": overlay["processors"],
+        "service": {"pipelines": {"metrics/postgresql": {**pipeline, "receivers": ["otlp"]}}},
+    }
+    path = tmp_path / "postgresql-stand-in.yaml"
+    path.write_text(yaml.safe_dump(stand_in))
+    result = validate(otelcol, CONFIG, path)
+    assert result.returncode == 0, result.stderr
