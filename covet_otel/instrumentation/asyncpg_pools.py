@@ -5,11 +5,15 @@ tagged. Its connection holders can: a pool's state keeps a weak reference to its
 (which references the pool and lives exactly as long as it), and is dropped when that holder is
 collected. Nothing here keeps a pool alive.
 
-Leak detection stores, per acquired holder, the acquire time, the acquiring task (weakly) and the
-caller's file:line (one `sys._getframe` walk, no stack capture). The check runs when the leak
-counter is collected and, rate-limited, on acquire: a connection held longer than
-COVET_DB_LEAK_SECONDS, or still held after the task that acquired it finished, counts once and logs
-one warning. Nothing here ever releases or closes a connection.
+Leak detection stores, per acquired holder, the acquire time and the caller's file:line (one
+`sys._getframe` walk, no stack capture). The check runs when the leak counter is collected and,
+rate-limited, on acquire. A connection counts once, for the first reason found:
+- `held_too_long`: acquired longer than COVET_DB_LEAK_SECONDS ago;
+- `not_released`: the application holds no reference to the connection proxy any more, so nothing
+  can release it. asyncpg itself keeps the proxy alive (holder and connection refer to it), so it is
+  never garbage-collected while the pool lives; instead the check compares the proxy's reference
+  count with asyncpg's own two references (CPython).
+Each logs one warning with the acquire site. Nothing here ever releases or closes a connection.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 import weakref
 from collections.abc import Iterator
@@ -50,23 +55,22 @@ FALLBACK_LABEL = "default"
 # Frames in these directories are asyncpg's or ours, not the application's acquire site.
 _SKIP_PREFIXES = tuple(
     os.path.dirname(os.path.abspath(path)) + os.sep
-    for path in (asyncpg.__file__, __file__, wrapt.__file__)
+    for path in (asyncpg.__file__, __file__, wrapt.__file__, asyncio.__file__)
     if path
 )
+# sys.getrefcount answers "does anyone else still refer to this proxy" only on CPython.
+_REFCOUNTS = sys.implementation.name == "cpython"
 
 
 class Held:
     """One acquired pool connection, as leak detection sees it."""
 
-    __slots__ = ("file", "line", "reported", "since", "task")
+    __slots__ = ("file", "line", "reported", "since")
 
-    # The task is held strongly (a weak reference costs more on every acquire): only until the
-    # connection is released, or for as long as a leaked connection stays leaked.
-    def __init__(self, since: float, file: str, line: int, task: Any) -> None:
+    def __init__(self, since: float, file: str, line: int) -> None:
         self.since = since
         self.file = file
         self.line = line
-        self.task = task
         self.reported = False
 
 
@@ -197,12 +201,8 @@ def acquired(pool: Any, holder: Any, waited: float, frame: Any) -> None:
     state.acquired_series.record(waited)
     state.last_acquire_failed = False
     file, line = call_site(frame)
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        task = None
     now = time.monotonic()
-    state.held[id(holder)] = Held(now, file, line, task)
+    state.held[id(holder)] = Held(now, file, line)
     if now >= state.next_check:
         check_leaks(state, now)
 
@@ -228,13 +228,17 @@ def released(holder: Any) -> None:
 def check_leaks(state: PoolState, now: float) -> None:
     limit = current().db_leak_seconds
     state.next_check = now + min(1.0, limit / 4)
-    for held in list(state.held.values()):
+    if not state.held:
+        return
+    pool = state.pool()
+    holders = {id(h): h for h in getattr(pool, "_holders", ())}
+    for key, held in list(state.held.items()):
         if held.reported:
             continue
         held_for = now - held.since
         if held_for >= limit:
             reason = HELD_TOO_LONG
-        elif held.task is not None and held.task.done():
+        elif _dropped(holders.get(key)):
             reason = NOT_RELEASED
         else:
             continue
@@ -249,10 +253,23 @@ def check_leaks(state: PoolState, now: float) -> None:
             )  # fmt: skip
         else:
             _logger.warning(
-                "covet_otel: asyncpg pool %r: a connection acquired at %s:%d is still held after the "
-                "task that acquired it finished (never released?); covet-otel does not release it",
+                "covet_otel: asyncpg pool %r: a connection acquired at %s:%d was dropped without being "
+                "released: the application holds no reference to it, so it stays checked out",
                 state.label, held.file, held.line,
             )  # fmt: skip
+
+
+def _dropped(holder: Any) -> bool:
+    """True when nobody but asyncpg refers to the holder's proxy: it can never be released."""
+    if not _REFCOUNTS or holder is None:
+        return False
+    proxy = holder._proxy
+    if proxy is None:
+        return False
+    con = getattr(proxy, "_con", None)
+    # references: our local, getrefcount's argument, holder._proxy, and con._proxy
+    own = 2 + 1 + (con is not None and getattr(con, "_proxy", None) is proxy)
+    return sys.getrefcount(proxy) <= own
 
 
 def check_all_leaks() -> None:

@@ -22,9 +22,7 @@ def covet_asyncpg(metrics) -> Iterator[object]:
     from covet_otel.instrumentation.asyncpg import AsyncpgMetricsInstrumentor
 
     before = settings_module.current()
-    settings_module.set_current(
-        dataclasses.replace(before, db_slow_query_seconds=0.2, db_leak_seconds=0.5)
-    )
+    settings_module.set_current(dataclasses.replace(before, db_slow_query_seconds=0.2, db_leak_seconds=0.5))
     instrumentor = AsyncpgMetricsInstrumentor()
     instrumentor.instrument()
     try:
