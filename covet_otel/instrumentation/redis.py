@@ -243,6 +243,16 @@ def _count_pipelined(stack: list, replies: object) -> None:
         _internal_error()
 
 
+def _pipeline_ended(
+    op: _Command, elapsed: float, stack: list, replies: object, exc: BaseException | None
+) -> None:
+    if exc is None:
+        _done(op, elapsed, None, ())
+    else:
+        _failed(op, elapsed, exc)
+    _count_pipelined(stack, replies)  # replies None: the commands count, their hits cannot
+
+
 def _wrap_pipeline(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     operation = _pipeline_operation(instance) if _active else None
     if operation is None:
@@ -252,11 +262,9 @@ def _wrap_pipeline(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> An
     try:
         replies = wrapped(*args, **kwargs)
     except Exception as exc:
-        _failed(op, _perf_counter() - start, exc)
-        _count_pipelined(stack, None)
+        _pipeline_ended(op, _perf_counter() - start, stack, None, exc)
         raise
-    _done(op, _perf_counter() - start, None, ())
-    _count_pipelined(stack, replies)
+    _pipeline_ended(op, _perf_counter() - start, stack, replies, None)
     return replies
 
 
@@ -269,11 +277,9 @@ async def _wrap_pipeline_async(wrapped: Any, instance: Any, args: tuple, kwargs:
     try:
         replies = await wrapped(*args, **kwargs)
     except Exception as exc:
-        _failed(op, _perf_counter() - start, exc)
-        _count_pipelined(stack, None)
+        _pipeline_ended(op, _perf_counter() - start, stack, None, exc)
         raise
-    _done(op, _perf_counter() - start, None, ())
-    _count_pipelined(stack, replies)
+    _pipeline_ended(op, _perf_counter() - start, stack, replies, None)
     return replies
 
 
