@@ -6,8 +6,8 @@ Starts a local PostgreSQL (tests/harness), then times tight loops of `fetchval('
 connection (and `pool.fetchval` through a pool: acquire + statement + release) in one process with
 the instrumentation switched between rounds: bare, covet metrics only, upstream AsyncPGInstrumentor
 spans (SDK tracer, null exporter), and both. Figures are whole-process CPU (`time.process_time`,
-all threads) per operation, median of 5 rounds after a warm-up round; variants are interleaved
-within each round so that drift hits them alike.
+all threads) per operation, median of 5 rounds after a warm-up round; within each round the
+variants run in interleaved blocks so that load from elsewhere hits them alike.
 """
 
 from __future__ import annotations
@@ -72,21 +72,33 @@ VARIANTS: dict[str, tuple[bool, bool]] = {
 }
 
 
+BLOCKS = 10
+
+
 async def _loop(call: Callable, n: int) -> float:
     start = time.process_time()
     for _ in range(n):
         await call("SELECT 1")
-    return (time.process_time() - start) / n * 1e6
+    return time.process_time() - start
 
 
 async def measure(call: Callable, n: int) -> dict[str, float]:
+    """Median over ROUNDS of CPU µs per operation for each variant.
+
+    Each round runs every variant in BLOCKS interleaved blocks of n / BLOCKS operations: on a busy
+    machine, load that comes and goes then lands on all variants alike instead of on one.
+    """
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    block = max(1, n // BLOCKS)
     for round_no in range(ROUNDS + 1):
-        for name, (covet, upstream) in VARIANTS.items():
-            _set(covet, upstream)
-            per_op = await _loop(call, n)
-            if round_no:  # round 0 warms up caches, statement cache and wrappers
-                samples[name].append(per_op)
+        spent = dict.fromkeys(VARIANTS, 0.0)
+        for _ in range(BLOCKS):
+            for name, (covet, upstream) in VARIANTS.items():
+                _set(covet, upstream)
+                spent[name] += await _loop(call, block)
+        if round_no:  # round 0 warms up caches, the statement cache and the wrappers
+            for name in VARIANTS:
+                samples[name].append(spent[name] / (block * BLOCKS) * 1e6)
     _set(False, False)
     return {name: statistics.median(values) for name, values in samples.items()}
 

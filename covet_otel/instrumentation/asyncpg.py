@@ -15,8 +15,10 @@ What is wrapped, and why there:
 - `Connection.copy_*` (one COPY each), `PreparedStatement.fetch/fetchrow/fetchval/fetchmany/
   executemany`, and the private round trip that opens a cursor (`BaseCursor._bind_exec`/`_bind`):
   a cursor is one statement however many rows it yields, unlike upstream's span per row.
-- Statements asyncpg issues for itself are not counted: the reset query a pool sends on release
-  (`Connection.reset`) and the helper queries inside `copy_from_query`.
+- Statements asyncpg issues for itself are not counted: the reset query a pool sends on every
+  release (recognised by identity: it is the connection's cached `_reset_query` string, cheaper
+  than wrapping `Connection.reset`) and the helper queries inside `copy_from_query`. A ROLLBACK that
+  the release sends because the app left a transaction open is counted: it is the app's.
 - `Pool._initialize`, `Pool._acquire`, `PoolConnectionHolder._release`: pool registration, acquire
   waits and leak bookkeeping (see asyncpg_pools).
 
@@ -49,7 +51,7 @@ ERRORS = instruments.counter("covet_db_query_errors_total")
 SLOW = instruments.counter("covet_db_slow_queries_total")
 
 FALLBACK_LABEL = "default"
-# Set while asyncpg runs statements on its own behalf (pool reset, copy_from_query's helpers).
+# Set while asyncpg runs statements on its own behalf (copy_from_query's helpers).
 _internal: ContextVar[bool] = ContextVar("covet_otel_asyncpg_internal", default=False)
 
 _slow_seconds = 1.0
@@ -126,13 +128,17 @@ async def _connection_statement(wrapped: Any, instance: Any, args: tuple, kwargs
     except BaseException as exc:
         elapsed = perf_counter() - start
         try:
-            _failed(instance, operation(_query_text(args, kwargs)), elapsed, exc)
+            query = _query_text(args, kwargs)
+            if query is not instance._reset_query:
+                _failed(instance, operation(query), elapsed, exc)
         except Exception:
             _instrumentation_failed()
         raise
     elapsed = perf_counter() - start
     try:
-        _succeeded(instance, operation(args[0] if args else _query_text(args, kwargs)), elapsed)
+        query = args[0] if args else _query_text(args, kwargs)
+        if query is not instance._reset_query:
+            _succeeded(instance, operation(query), elapsed)
     except Exception:
         _instrumentation_failed()
     return result
@@ -191,14 +197,6 @@ def _cursor_target(cursor: Any) -> tuple[Any, str]:
     if query is None and cursor._state is not None:
         query = cursor._state.query
     return cursor._connection, operation(query)
-
-
-async def _internal_call(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    token = _internal.set(True)
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _internal.reset(token)
 
 
 async def _pool_initialize(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
@@ -261,7 +259,6 @@ def _targets() -> list[tuple[Any, str, Callable]]:
     targets += [(connection, m, copy) for m in _COPY_METHODS]
     targets += [
         (connection, "copy_from_query", _statement_wrapper(_copy_target, guard=True)),
-        (connection, "reset", _internal_call),
         (cursor, "_bind_exec", cursor_open),
         (cursor, "_bind", cursor_open),
         (cursor, "_exec", _statement_wrapper(_cursor_target, errors_only=True)),

@@ -23,8 +23,9 @@ ERRORS = "covet_db_query_errors_total"
 
 
 def test_wrapped_exceptions_propagate_as_the_same_object(covet_asyncpg, metrics) -> None:
-    class Conn:  # enough of a Connection for the label lookup
+    class Conn:  # enough of a Connection for the wrapper
         _proxy = None
+        _reset_query = None
 
         class _params:
             database = "fake"
