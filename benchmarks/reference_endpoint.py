@@ -308,7 +308,8 @@ def load(server: AppServer, seconds: float, connections: int = CONNECTIONS) -> R
     """Drive the reference request with wrk for `seconds`; fails on any non-2xx response."""
     cpu_before = server.cpu_seconds()
     proc = subprocess.run(
-        [wrk_binary(), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", server.url + PATH],
+        [wrk_binary(), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+         server.url + PATH],
         capture_output=True, text=True, check=True, preexec_fn=lambda: _pin(CLIENT_CPU),
     )  # fmt: skip
     cpu = server.cpu_seconds() - cpu_before
@@ -423,8 +424,8 @@ def report(runs: dict[str, list[Run]], rounds: int, duration: float, notes: list
     cpu_ratio = bare["cpu_per_request_us"] / covet["cpu_per_request_us"]  # capacity left if CPU-bound
     verdict = "met" if throughput_ratio >= 0.95 else f"missed by {0.95 - throughput_ratio:.3f}"
     lines = [
-        f"{rounds} interleaved rounds x {duration:g} s per variant, wrk -t1 -c{CONNECTIONS}, medians over rounds; "
-        f"{_machine_note()}",
+        f"{rounds} interleaved rounds x {duration:g} s per variant, wrk -t1 -c{CONNECTIONS}, "
+        f"medians over rounds; {_machine_note()}",
         "",
         table(rows),
         "",
