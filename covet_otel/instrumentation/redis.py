@@ -1,7 +1,7 @@
 """Cache metrics for redis-py: command latency, hits and misses, errors, pipelines.
 
-Wraps the same four methods as the upstream span instrumentor (opentelemetry-instrumentation-
-redis) on the sync and asyncio clients: `Redis.execute_command`, `Pipeline.execute` and
+Wraps the same methods as the upstream span instrumentor (opentelemetry-instrumentation-redis) on
+the sync and asyncio clients: `Redis.execute_command`, `Pipeline.execute` and
 `Pipeline.immediate_execute_command` (commands sent at once while a pipeline WATCHes). Each user
 command or pipeline passes through exactly one of them, and only this module counts, so running
 beside the span instrumentor, in either wrapping order, counts everything once.
