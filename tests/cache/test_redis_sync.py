@@ -293,3 +293,25 @@ def test_timeout_is_told_apart(fresh_redis, instrumented, metrics) -> None:
     assert samples.value("covet_cache_errors_total", command="GET", error_type="timeout") == 1
     assert samples.get("covet_cache_errors_total", command="GET", error_type="connection") == 0
     r.close()
+
+
+def test_hit_rule_on_resp3_replies(redis_server, instrumented, metrics) -> None:
+    r = redis.Redis(host=redis_server.host, port=redis_server.port, protocol=3, decode_responses=True)
+    r.flushdb()
+    r.hset("h", mapping={"f": "v"})
+    r.sadd("s", "m")
+    from covet_otel import instruments
+
+    instruments.reset_all()
+    assert r.get("absent") is None
+    assert r.hgetall("h") == {"f": "v"}
+    assert r.hgetall("absent") == {}
+    assert r.hexists("h", "f")
+    assert r.smembers("s") == {"m"}
+    assert r.hmget("h", ["f", "g"]) == ["v", None]
+    samples = metrics.scrape()
+    got = {
+        c: (hits(samples, c), misses(samples, c)) for c in ("GET", "HGETALL", "HEXISTS", "SMEMBERS", "HMGET")
+    }
+    assert got == {"GET": (0, 1), "HGETALL": (1, 1), "HEXISTS": (1, 0), "SMEMBERS": (1, 0), "HMGET": (1, 1)}
+    r.close()
