@@ -114,28 +114,38 @@ def _tracker(args: argparse.Namespace) -> JobRun:
 
 
 def _run_command(command: list[str], env: dict[str, str]) -> int:
-    try:
-        proc = subprocess.Popen(command, env=env)
-    except FileNotFoundError:
-        print(f"covet-otel job: command not found: {command[0]}", file=sys.stderr)
-        return 127  # the shell's codes, so cron and CI read them as they always have
-    except OSError as exc:
-        print(f"covet-otel job: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
-        return 126
-    previous: dict[int, Any] = {}
+    started: list[subprocess.Popen] = []
+    early: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        if not started:
+            early.append(signum)  # arrived while the command was being started
+            return
         try:
-            proc.send_signal(signum)
+            started[0].send_signal(signum)
         except ProcessLookupError:
             pass
 
+    previous: dict[int, Any] = {}
     try:
+        # installed before the command starts: a signal in between must not kill the wrapper
+        # and leave the command running unsupervised
         for sig in _FORWARDED:
             previous[sig] = signal.signal(sig, forward)
     except ValueError:  # not the main thread (run() called from embedding code): no forwarding
         pass
     try:
+        try:
+            proc = subprocess.Popen(command, env=env)
+        except FileNotFoundError:
+            print(f"covet-otel job: command not found: {command[0]}", file=sys.stderr)
+            return 127  # the shell's codes, so cron and CI read them as they always have
+        except OSError as exc:
+            print(f"covet-otel job: cannot run {command[0]}: {exc.strerror}", file=sys.stderr)
+            return 126
+        started.append(proc)
+        for signum in early:
+            proc.send_signal(signum)
         code = proc.wait()
     finally:
         for sig, handler in previous.items():
