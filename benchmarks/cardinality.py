@@ -148,8 +148,9 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load1:.2f} / {load5:.2f}\n")
     print(table([header, *rows]))
     print(
-        f"\nBudget (series count constant between the last two checkpoints): "
-        f"{'met' if constant else 'MISSED: the series count still grows'}"
+        f"\nBudget: series on /metrics after {checkpoints[-1]:,} distinct paths and SQL texts: "
+        f"HTTP {rows[-1][1]}, database {rows[-1][2]} against the same as after {checkpoints[-2]:,} -> "
+        f"{'met' if constant else 'missed: the series count still grows'}"
     )
 
 

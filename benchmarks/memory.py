@@ -48,6 +48,7 @@ def main() -> None:
             loaded = {v: s.rss_bytes() for v, s in servers.items()}
     finally:
         backends.cleanup()
+    verdict = ""
     rows = [
         ("variant", "RSS after start", "RSS after load", "vs bare after load", "requests served", "budget")
     ]
@@ -55,8 +56,10 @@ def main() -> None:
         added = (loaded[variant] - loaded["bare"]) / MB
         budget = ""
         if variant == "covet":
-            budget = f"{BUDGET_MB:.0f} MB: " + (
-                "met" if added <= BUDGET_MB else f"missed by {added - BUDGET_MB:.1f} MB"
+            budget = "met" if added <= BUDGET_MB else f"missed by {added - BUDGET_MB:.1f} MB"
+            verdict = (
+                f"Budget: RSS added by covet-otel after load: {added:+.1f} MB against {BUDGET_MB:.0f} MB "
+                f"-> {budget}"
             )
         rows.append(
             (
@@ -74,6 +77,7 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load1:.2f} / {load5:.2f}\n"
     )
     print(table(rows))
+    print(f"\n{verdict}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,289 @@
+"""Run every benchmark and rewrite the generated figures in docs/performance.md.
+
+    python benchmarks/run_all.py            # full run (~15 min on 2 CPUs), rewrites the page
+    python benchmarks/run_all.py --quick    # smoke run: every script in --quick mode, page untouched
+    python benchmarks/run_all.py --only render memory   # some scripts; their blocks are rewritten
+
+The benchmarks run one after the other, never in parallel (they measure CPU time). Each script's
+output lands in the page between `<!-- generated: NAME -->` and `<!-- /generated: NAME -->`, inside
+the `## ...` section of its area (appended at the section's end the first time; a missing section
+gets created at the end of the page); everything outside those markers is hand-written prose and
+is kept as it is. The `summary` block is the table of every budget, read from the scripts' outputs,
+and the `machine` block says where and when the figures were taken. Outputs are also saved under
+.benchmarks/results/, and `--from-saved` rebuilds the page from them without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DOC = REPO / "docs" / "performance.md"
+SAVED = REPO / ".benchmarks" / "results"
+
+Budget = tuple[str, str, str, str]  # what, limit, measured, verdict
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    script: str
+    heading: str  # the page section (a `## ` heading) that holds its figures
+    budgets: Callable[[str], list[Budget]]
+
+
+def _find(pattern: str, text: str) -> re.Match | None:
+    return re.search(pattern, text, re.MULTILINE)
+
+
+def _standard(text: str) -> list[Budget]:
+    """Lines `Budget: <what>: <measured> against <limit> -> <verdict>` (this suite's scripts)."""
+    found = re.findall(r"^Budget: (.+?): (.+?) against (.+?) -> (.+)$", text, re.MULTILINE)
+    return [(what, limit, measured, verdict) for what, measured, limit, verdict in found]
+
+
+def _added_us(limit_us: float, what: str, pattern: str) -> Callable[[str], list[Budget]]:
+    """A per-operation budget read from a line that gives the µs covet-otel adds."""
+
+    def parse(text: str) -> list[Budget]:
+        match = _find(pattern, text)
+        if match is None:
+            return [(what, f"{limit_us:g} µs", "not in the output", "see the section")]
+        added = float(match.group(1))
+        verdict = "met" if added <= limit_us else f"missed by {added - limit_us:.1f} µs"
+        return [(what, f"{limit_us:g} µs", f"{added:+.2f} µs", verdict)]
+
+    return parse
+
+
+def _database(text: str) -> list[Budget]:
+    conn = _added_us(
+        5,
+        "database: asyncpg statement, metrics added",
+        r"^\s+covet metrics\s+[\d.]+\s+added\s+\+?(-?[\d.]+) µs",
+    )
+    pool = _added_us(
+        5,
+        "database: pool.fetchval (acquire + statement + release), metrics added",
+        r"^pool\.fetchval.*\n\s+bare.*\n\s+covet metrics\s+[\d.]+\s+added\s+\+?(-?[\d.]+) µs",
+    )
+    return conn(text) + pool(text)
+
+
+def _cache(text: str) -> list[Budget]:
+    match = _find(r"^budget: (\d+) µs per GET metrics-only; wrapper adds (-?[\d.]+) µs \((.+)\)", text)
+    if match is None:
+        return [("cache: Redis command, metrics added", "4 µs", "not in the output", "see the section")]
+    limit, added = float(match.group(1)), float(match.group(2))
+    verdict = "met" if added <= limit else f"missed by {added - limit:.1f} µs"
+    return [("cache: Redis command, metrics added", f"{limit:g} µs", f"{added:+.2f} µs", verdict)]
+
+
+def _http(text: str) -> list[Budget]:
+    fastapi = _added_us(25, "HTTP: FastAPI request, metrics added", r"^FastAPI: covet adds (-?[\d.]+) µs")
+    starlette = _added_us(
+        25, "HTTP: Starlette request, metrics added", r"^Starlette: covet adds (-?[\d.]+) µs"
+    )
+    return fastapi(text) + starlette(text)
+
+
+def _startup(text: str) -> list[Budget]:
+    match = _find(r"^\| covet\+libs: [^|]+\| [^|]+\| ([+-]\d+) ms \|", text)
+    if match is None:
+        return [("start-up: covet-otel vs upstream distro", "150 ms", "not in the output", "see the section")]
+    added = float(match.group(1))
+    verdict = "met" if added <= 150 else f"missed by {added - 150:.0f} ms"
+    return [
+        (
+            "start-up: CPU added vs the upstream distro (libraries installed)",
+            "150 ms",
+            f"{added:+.0f} ms",
+            verdict,
+        )
+    ]
+
+
+def _system(text: str) -> list[Budget]:
+    match = _find(r"^\| system group[^|]*\| ([\d.]+) ms \| ([\d.]+) ms \|", text)
+    if match is None:
+        return [("system metrics: one collection", "2 ms", "not in the output", "see the section")]
+    cost, limit = float(match.group(1)), float(match.group(2))
+    verdict = "met" if cost <= limit else f"missed by {cost - limit:.2f} ms"
+    return [("system metrics: one collection (CPU)", f"{limit:g} ms", f"{cost:.2f} ms", verdict)]
+
+
+def _http_script() -> str:
+    # benchmarks/http.py was renamed: a script of that name shadows the standard library's http
+    return "http_requests.py" if (HERE / "http_requests.py").exists() else "http.py"
+
+
+BENCHES = (
+    Bench("reference_endpoint", "reference_endpoint.py", "Reference endpoint", _standard),
+    Bench("render", "render.py", "/metrics render time", _standard),
+    Bench("memory", "memory.py", "Memory (RSS)", _standard),
+    Bench("cardinality", "cardinality.py", "Cardinality", _standard),
+    Bench("database", "database.py", "Database", _database),
+    Bench("cache", "cache.py", "Cache", _cache),
+    Bench("http", _http_script(), "HTTP", _http),
+    Bench("startup", "startup.py", "Start-up", _startup),
+    Bench("system_metrics", "system_metrics.py", "System metrics", _system),
+)
+
+
+# ------------------------------------------------------------------------------------------ running
+def run(bench: Bench, quick: bool, timeout: float) -> tuple[bool, str]:
+    cmd = [sys.executable, "-P", str(HERE / bench.script), *(["--quick"] if quick else [])]
+    started = time.monotonic()
+    print(f"[run_all] {bench.name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return False, f"timed out after {timeout:.0f} s"
+    print(
+        f"[run_all] {bench.name}: {time.monotonic() - started:.0f} s, exit {proc.returncode}", file=sys.stderr
+    )
+    if proc.returncode != 0:
+        return False, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return True, proc.stdout.strip()
+
+
+# ------------------------------------------------------------------------------------------ the page
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- generated: {name} -->", f"<!-- /generated: {name} -->"
+
+
+def as_markdown(output: str) -> str:
+    """Markdown tables stay tables; plain-text output goes in a code block."""
+    if re.search(r"^\|(---\|)+$", output, re.MULTILINE):
+        return output
+    return f"```text\n{output}\n```"
+
+
+def put_block(page: str, name: str, body: str, heading: str | None) -> str:
+    """Replace the block `name`, or add it at the end of section `heading` (or of the page)."""
+    begin, end = _markers(name)
+    block = f"{begin}\n{body}\n{end}"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(page):
+        return pattern.sub(lambda _: block, page, count=1)
+    if heading is not None:
+        found = re.search(rf"^## {re.escape(heading)}[^\n]*\n", page, re.MULTILINE | re.IGNORECASE)
+        if found is None:
+            return page.rstrip("\n") + f"\n\n## {heading}\n\n{block}\n"
+        following = re.search(r"^## ", page[found.end() :], re.MULTILINE)
+        at = found.end() + following.start() if following else len(page)
+        head, tail = page[:at].rstrip("\n"), page[at:]
+        return f"{head}\n\n{block}\n" + (f"\n{tail}" if tail else "")
+    return page.rstrip("\n") + f"\n\n{block}\n"
+
+
+def summary(outputs: dict[str, str]) -> str:
+    from _util import table
+
+    rows: list[tuple[str, ...]] = [("budget", "limit", "measured", "verdict", "section")]
+    for bench in BENCHES:
+        if bench.name not in outputs:
+            continue
+        anchor = re.sub(r"[^a-z0-9 -]", "", bench.heading.lower()).replace(" ", "-")
+        for what, limit, measured, verdict in bench.budgets(outputs[bench.name]):
+            rows.append((what, limit, measured, verdict, f"[{bench.heading}](#{anchor})"))
+    return table(rows)
+
+
+def machine(started: float, load_before: tuple[float, ...], quick: bool) -> str:
+    def version(cmd: list[str]) -> str:
+        try:
+            return (
+                subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+            )
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "not found"
+
+    from importlib.metadata import version as dist_version
+
+    cpu = "unknown CPU"
+    try:
+        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+        cpu = f"{names[0]} x {len(names)}" if names else cpu
+    except OSError:
+        pass
+    sys.path.insert(0, str(REPO / "tests"))
+    from harness import tools
+
+    load_after = os.getloadavg()
+    lines = [
+        f"- run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, "
+        f"{(time.time() - started) / 60:.0f} min, {'--quick (smoke figures)' if quick else 'full'} mode",
+        f"- load average (1/5/15 min) at start {'/'.join(f'{x:.2f}' for x in load_before)}, "
+        f"at end {'/'.join(f'{x:.2f}' for x in load_after)} (other work on the machine shares its CPUs)",
+        f"- machine: {cpu}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}; opentelemetry-sdk {dist_version('opentelemetry-sdk')}, "
+        f"opentelemetry-instrumentation {dist_version('opentelemetry-instrumentation')}; "
+        f"asyncpg {dist_version('asyncpg')}, redis {dist_version('redis')}, "
+        f"starlette {dist_version('starlette')}, uvicorn {dist_version('uvicorn')}",
+        f"- {version([str(tools.postgres_bin_dir() / 'postgres'), '--version'])}; "
+        f"{version(['redis-server', '--version'])}; {version(['wrk', '--version'])}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="every script in --quick mode; page not rewritten"
+    )
+    parser.add_argument("--only", nargs="+", choices=[b.name for b in BENCHES], help="run only these")
+    parser.add_argument(
+        "--doc", type=Path, help=f"page to rewrite (default {DOC.relative_to(REPO)}; with --quick: none)"
+    )
+    parser.add_argument(
+        "--from-saved", action="store_true", help="rebuild the page from .benchmarks/results/"
+    )
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per script")
+    args = parser.parse_args()
+    doc = args.doc or (None if args.quick else DOC)
+    selected = [b for b in BENCHES if not args.only or b.name in args.only]
+    started, load_before = time.time(), os.getloadavg()
+    outputs: dict[str, str] = {}
+    failed = []
+    SAVED.mkdir(parents=True, exist_ok=True)
+    for bench in selected:
+        saved = SAVED / f"{bench.name}{'.quick' if args.quick else ''}.txt"
+        if args.from_saved:
+            if saved.exists():
+                outputs[bench.name] = saved.read_text().strip()
+            continue
+        ok, text = run(bench, args.quick, args.timeout)
+        print(f"\n## {bench.name}\n{text}\n", flush=True)
+        if ok:
+            outputs[bench.name] = text
+            saved.write_text(text + "\n")
+        else:
+            failed.append(bench.name)
+    if doc is not None:
+        page = doc.read_text() if doc.exists() else "# Performance\n"
+        for bench in selected:
+            if bench.name in outputs:
+                page = put_block(page, bench.name, as_markdown(outputs[bench.name]), bench.heading)
+        if not args.only:  # the summary and the run's description cover the whole page
+            page = put_block(page, "summary", summary(outputs), None)
+            if not args.from_saved:
+                page = put_block(page, "machine", machine(started, load_before, args.quick), None)
+        doc.write_text(page)
+        print(f"[run_all] rewrote {doc}", file=sys.stderr)
+    if failed:
+        sys.exit(f"[run_all] failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
