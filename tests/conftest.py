@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
 from harness import Alertmanager, PostgreSQL, Prometheus, Redis
 from harness import free_port as _free_port
 
