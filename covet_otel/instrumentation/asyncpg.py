@@ -19,8 +19,8 @@ What is wrapped, and why there:
   release (recognised by identity: it is the connection's cached `_reset_query` string, cheaper
   than wrapping `Connection.reset`) and the helper queries inside `copy_from_query`. A ROLLBACK that
   the release sends because the app left a transaction open is counted: it is the app's.
-- `Pool._initialize`, `Pool._acquire`, `PoolConnectionHolder._release`: pool registration, acquire
-  waits and leak bookkeeping (see asyncpg_pools).
+- `Pool._initialize`, `Pool._acquire`: pool registration, acquire waits and leak bookkeeping (see
+  asyncpg_pools). Releases need no wrapper: the leak check asks each holder whether it is in use.
 
 The hot path is one wrapper call, two `perf_counter` reads, a cached SQL-verb lookup, one dict
 lookup for the series and one histogram update; no OTel SDK call (docs/performance.md).
@@ -227,14 +227,6 @@ async def _pool_acquire(wrapped: Any, instance: Any, args: tuple, kwargs: dict) 
     return proxy
 
 
-def _holder_release(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        _pools.released(instance)
-    except Exception:
-        _instrumentation_failed()
-    return wrapped(*args, **kwargs)
-
-
 _CONNECTION_STATEMENTS = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany")
 _COPY_METHODS = ("copy_from_table", "copy_to_table", "copy_records_to_table")
 _PREPARED_METHODS = ("fetch", "fetchrow", "fetchval", "fetchmany", "executemany")
@@ -264,7 +256,6 @@ def _targets() -> list[tuple[Any, str, Callable]]:
         (cursor, "_exec", _statement_wrapper(_cursor_target, errors_only=True)),
         (pool, "_initialize", _pool_initialize),
         (pool, "_acquire", _pool_acquire),
-        (asyncpg.pool.PoolConnectionHolder, "_release", _holder_release),
     ]
     targets += [(prepared, m, prepared_wrapper) for m in _PREPARED_METHODS]
     # Methods an older asyncpg lacks (fetchmany: 0.30) are skipped rather than failing.

@@ -219,12 +219,6 @@ def acquire_failed(pool: Any, waited: float, exc: BaseException) -> None:
         state.last_acquire_failed = True
 
 
-def released(holder: Any) -> None:
-    state = _states.get(id(holder._pool))
-    if state is not None:
-        state.held.pop(id(holder), None)
-
-
 def check_leaks(state: PoolState, now: float) -> None:
     limit = current().db_leak_seconds
     state.next_check = now + min(1.0, limit / 4)
@@ -233,12 +227,13 @@ def check_leaks(state: PoolState, now: float) -> None:
     pool = state.pool()
     holders = {id(h): h for h in getattr(pool, "_holders", ())}
     for key, held in list(state.held.items()):
-        if held.reported:
+        holder = holders.get(key)
+        if held.reported or not _in_use(holder):
             continue
         held_for = now - held.since
         if held_for >= limit:
             reason = HELD_TOO_LONG
-        elif _dropped(holders.get(key)):
+        elif _dropped(holder):
             reason = NOT_RELEASED
         else:
             continue
@@ -257,6 +252,12 @@ def check_leaks(state: PoolState, now: float) -> None:
                 "released: the application holds no reference to it, so it stays checked out",
                 state.label, held.file, held.line,
             )  # fmt: skip
+
+
+def _in_use(holder: Any) -> bool:
+    # A released holder's record stays until its next acquire overwrites it (at most one per
+    # holder): cheaper than wrapping every release, and the collector thread never mutates it.
+    return holder is not None and holder._in_use is not None
 
 
 def _dropped(holder: Any) -> bool:
@@ -323,7 +324,8 @@ def _health(pool: Any, state: PoolState, size: int, idle: int, now: float) -> fl
         return 0.5
     if state.last_leak and now - state.last_leak < RECENT_LEAK_SECONDS:
         return 0.5
-    if any(held.reported for held in list(state.held.values())):
+    holders = {id(h): h for h in getattr(pool, "_holders", ())}
+    if any(held.reported and _in_use(holders.get(key)) for key, held in list(state.held.items())):
         return 0.5
     return 1.0
 

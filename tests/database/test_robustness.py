@@ -57,7 +57,6 @@ def test_instrumentation_errors_never_reach_the_app(covet_asyncpg, database, met
     monkeypatch.setattr(covet_asyncpg_module, "operation", broken)
     monkeypatch.setattr(asyncpg_pools, "acquired", broken)
     monkeypatch.setattr(asyncpg_pools, "acquire_failed", broken)
-    monkeypatch.setattr(asyncpg_pools, "released", broken)
     monkeypatch.setattr(asyncpg_pools, "state_for", broken)
     monkeypatch.setattr(covet_asyncpg_module, "_reported_failure", False)
 
