@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -368,3 +369,43 @@ def test_alertmanager_pause_resume(alertmanager_factory) -> None:
             client.get(f"{am.url}/-/ready")
         am.resume()
         assert client.get(f"{am.url}/-/ready").status_code == 200
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")  # a zombie waiting for its new parent to reap it is gone as a server
+
+
+def test_servers_die_with_a_killed_test_process() -> None:
+    script = (
+        "import time\n"
+        "from harness import Redis\n"
+        "r = Redis()\n"
+        "r.start()\n"
+        "print(r.pid, r.workdir, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    tests_dir = str(Path(__file__).resolve().parent)
+    env = {**os.environ, "PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        pid_text, workdir_text = proc.stdout.readline().split()
+    finally:
+        proc.kill()  # SIGKILL: no atexit, no fixture teardown
+        proc.wait()
+        proc.stdout.close()
+    pid, workdir = int(pid_text), Path(workdir_text)
+    deadline = time.monotonic() + 10
+    while not _process_gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _process_gone(pid), "the server outlived the process that started it"
+    assert workdir.exists()
+
+    from harness import servers
+
+    servers._swept = False
+    servers._sweep_stale_workdirs()  # what the next harness user does on its first server
+    assert not workdir.exists()
