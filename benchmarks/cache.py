@@ -219,6 +219,10 @@ def wrapper_only(n: int) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(b), statistics.median(c)) for name, (b, c) in samples.items()}
 
 
+def _verdict(added: float) -> str:
+    return "within" if added <= BUDGET_US else f"OVER by {added - BUDGET_US:.1f} µs"
+
+
 def main(quick: bool, do_profile: bool) -> None:
     n = 2000 if quick else 20000
     # the real export pipeline in this process (embedded /metrics), as under the launcher
@@ -280,13 +284,22 @@ def main(quick: bool, do_profile: bool) -> None:
         print(f"\nwrapper alone around no-I/O stubs, n={n * 10}: CPU µs per call (median of {ROUNDS})")
         for name, (bare, covet) in stubs.items():
             print(f"  {name:<24} bare {bare:7.3f}  covet {covet:7.3f}  added {covet - bare:+6.2f} µs")
-        print(f"\nbudget: {BUDGET_US} µs added CPU per GET, metrics only")
         bare, covet = stubs["sync GET, hit"]
-        for what, added in (
-            ("on real Redis", get_figures["covet metrics"][1]),
-            ("wrapper alone", covet - bare),
-        ):
-            print(f"  {what:<14} {added:+6.2f} µs  {'within' if added <= BUDGET_US else 'OVER'}")
+        wrapper, real = covet - bare, get_figures["covet metrics"][1]
+        print()
+        # the line benchmarks/run_all.py reads for its summary (the wrapper's own, stable figure)
+        print(
+            f"budget: {BUDGET_US:g} µs per GET metrics-only; "
+            f"wrapper adds {wrapper:.2f} µs ({_verdict(wrapper)})"
+        )
+        print(
+            f"Budget: cache, sync GET on real Redis, metrics added: {real:+.2f} µs against {BUDGET_US:g} µs"
+            f" -> {_verdict(real)}"
+        )
+        print(
+            f"Budget: cache, redis-py wrapper alone, per GET: {wrapper:+.2f} µs against {BUDGET_US:g} µs"
+            f" -> {_verdict(wrapper)}"
+        )
     finally:
         server.cleanup()
         covet_otel.shutdown()
