@@ -54,13 +54,6 @@ class _Command:
         self.pipelined: instruments.CounterSeries | None = None  # only for commands ever pipelined
         self.errors: dict[str, instruments.CounterSeries] = {}
 
-    def count_hits(self, reply: object, args: tuple) -> None:
-        hits, misses = self.rule(reply, args)  # type: ignore[misc]
-        if hits:
-            self.hit.add(hits)  # type: ignore[union-attr]
-        if misses:
-            self.miss.add(misses)  # type: ignore[union-attr]
-
     def count_error(self, elapsed: float, exc: BaseException) -> None:
         if self.failed is None:
             self.failed = instruments.histogram(_DURATION).series((self.label, "error"))
@@ -123,8 +116,13 @@ def _internal_error() -> None:
 def _done(cmd: _Command, elapsed: float, reply: object, args: tuple) -> None:
     try:
         cmd.ok.record(elapsed)
-        if cmd.rule is not None:
-            cmd.count_hits(reply, args)
+        rule = cmd.rule
+        if rule is not None:
+            found, missing = rule(reply, args)
+            if found:
+                cmd.hit.add(found)  # type: ignore[union-attr]
+            if missing:
+                cmd.miss.add(missing)  # type: ignore[union-attr]
     except Exception:
         _internal_error()
 

@@ -236,7 +236,8 @@ def test_our_failures_never_reach_the_app(client, metrics, monkeypatch) -> None:
         raise RuntimeError("instrumentation bug")
 
     client.set("k", "v")
-    monkeypatch.setattr(covet_redis._Command, "count_hits", broken)
+    assert client.get("k") == b"v"
+    monkeypatch.setattr(covet_redis._by_name["GET"], "rule", broken)
     assert client.get("k") == b"v"
     monkeypatch.setattr(covet_redis, "error_type", broken)
     with pytest.raises(redis.exceptions.ResponseError):
