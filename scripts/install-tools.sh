@@ -88,7 +88,6 @@ install_debian_packages() {
 # ---------------------------------------------------------------------------------------------------
 # Go tools
 # ---------------------------------------------------------------------------------------------------
-command -v go >/dev/null 2>&1 || die "go not found on PATH (Go toolchain is needed to build the Go tools)"
 export GOFLAGS="${GOFLAGS:-} -mod=mod -buildvcs=false"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 GO_BUILD_FLAGS=(-p "$(nproc 2>/dev/null || echo 2)" -trimpath)
@@ -211,6 +210,7 @@ version_ldflags() {  # version_ldflags VERSION: -X flags for github.com/promethe
 }
 
 install_go_tools() {
+    command -v go >/dev/null 2>&1 || die "go not found on PATH (the Go toolchain builds the Go tools)"
     # remove_all_sd: leave out the cloud service-discovery plugins (AWS, Azure, GCE, Kubernetes, ...),
     # which are most of the build time; static_configs, file_sd and http_sd remain. The tests and the
     # demo use static targets only.
