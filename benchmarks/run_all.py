@@ -39,7 +39,7 @@ class Bench:
     name: str
     script: str
     heading: str  # the page section (a `## ` heading) that holds its figures
-    budgets: Callable[[str], list[Budget]]
+    budgets: Callable[[str], list[Budget]]  # used when the output has no standard `Budget:` line
 
 
 def _find(pattern: str, text: str) -> re.Match | None:
@@ -49,7 +49,15 @@ def _find(pattern: str, text: str) -> re.Match | None:
 def _standard(text: str) -> list[Budget]:
     """Lines `Budget: <what>: <measured> against <limit> -> <verdict>` (this suite's scripts)."""
     found = re.findall(r"^Budget: (.+?): (.+?) against (.+?) -> (.+)$", text, re.MULTILINE)
-    return [(what, limit, measured, verdict) for what, measured, limit, verdict in found]
+    return [(what, limit, measured, _verdict(verdict)) for what, measured, limit, verdict in found]
+
+
+def _verdict(text: str) -> str:
+    """One wording for the summary: `met` or `missed by ...` (scripts also say within / over by)."""
+    text = text.strip()
+    if text.lower() in ("met", "within"):
+        return "met"
+    return re.sub(r"^(over|missed)( by)?", "missed by", text, flags=re.IGNORECASE).replace("by by", "by")
 
 
 def _added_us(limit_us: float, what: str, pattern: str) -> Callable[[str], list[Budget]]:
@@ -188,6 +196,11 @@ def put_block(page: str, name: str, body: str, heading: str | None) -> str:
     return page.rstrip("\n") + f"\n\n{block}\n"
 
 
+def budgets(bench: Bench, output: str) -> list[Budget]:
+    """Standard `Budget:` lines when the script prints them, else its own format's parser."""
+    return _standard(output) or bench.budgets(output)
+
+
 def summary(outputs: dict[str, str]) -> str:
     from _util import table
 
@@ -196,7 +209,7 @@ def summary(outputs: dict[str, str]) -> str:
         if bench.name not in outputs:
             continue
         anchor = re.sub(r"[^a-z0-9 -]", "", bench.heading.lower()).replace(" ", "-")
-        for what, limit, measured, verdict in bench.budgets(outputs[bench.name]):
+        for what, limit, measured, verdict in budgets(bench, outputs[bench.name]):
             rows.append((what, limit, measured, verdict, f"[{bench.heading}](#{anchor})"))
     return table(rows)
 
