@@ -61,6 +61,7 @@ install_debian_packages() {
     local missing=()
     [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] || missing+=("postgresql-$POSTGRESQL_MAJOR")
     command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+    command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # load generator of benchmarks/reference_endpoint.py
     if [ "${#missing[@]}" -gt 0 ]; then
         command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} by hand"
         log "apt-get install ${missing[*]}"
