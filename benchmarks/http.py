@@ -6,6 +6,7 @@ Variants, each in its own subprocess (instrumentors patch classes process-wide):
   upstream  FastAPIInstrumentor.instrument_app with an SDK TracerProvider (no exporter) and an
             SDK MeterProvider: the upstream span + HTTP metrics instrumentation
   starlette-bare / starlette-covet  the same on a plain Starlette app
+  flask-bare / flask-covet  a Flask app's WSGI callable, body iterated and closed as a server does
   covet-configured  covet after covet_otel.configure() (as under opentelemetry-instrument, no
             exporter): a global MeterProvider also switches on FastAPI's own native telemetry
 
@@ -30,7 +31,16 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
-VARIANTS = ("bare", "covet", "upstream", "starlette-bare", "starlette-covet", "covet-configured")
+VARIANTS = (
+    "bare",
+    "covet",
+    "upstream",
+    "starlette-bare",
+    "starlette-covet",
+    "covet-configured",
+    "flask-bare",
+    "flask-covet",
+)
 SCOPE = {
     "type": "http",
     "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -52,6 +62,8 @@ def build_app(variant: str):
         import covet_otel
 
         covet_otel.configure(environ={"OTEL_METRICS_EXPORTER": "none", "COVET_SYSTEM_METRICS": "false"})
+    if variant.startswith("flask"):
+        return build_flask(variant)
     if "covet" in variant:
         from covet_otel.instrumentation.http.frameworks import StarletteMetricsInstrumentor
 
@@ -87,6 +99,58 @@ def build_app(variant: str):
     return app
 
 
+def build_flask(variant: str):
+    if variant == "flask-covet":
+        from covet_otel.instrumentation.http.frameworks import FlaskMetricsInstrumentor
+
+        FlaskMetricsInstrumentor().instrument(excluded_paths=("/metrics", "/health"))
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.get("/items/<int:item_id>")
+    def read_item(item_id: int) -> dict:
+        return {"item_id": item_id}
+
+    return app
+
+
+ENVIRON = {
+    "REQUEST_METHOD": "GET",
+    "PATH_INFO": "/items/42",
+    "SCRIPT_NAME": "",
+    "QUERY_STRING": "",
+    "SERVER_NAME": "bench",
+    "SERVER_PORT": "8000",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "HTTP_HOST": "bench",
+    "wsgi.url_scheme": "http",
+    "wsgi.errors": sys.stderr,
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": False,
+    "wsgi.run_once": False,
+}
+
+
+def drive_wsgi(app, n: int) -> float:
+    import io
+
+    def start_response(status, headers, exc_info=None):
+        return None
+
+    start = time.process_time()
+    for _ in range(n):
+        environ = dict(ENVIRON)
+        environ["wsgi.input"] = io.BytesIO(b"")
+        body = app(environ, start_response)
+        for _chunk in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return (time.process_time() - start) / n
+
+
 async def drive(app, n: int) -> float:
     async def receive():
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -102,6 +166,14 @@ async def drive(app, n: int) -> float:
 
 def run_variant(variant: str, n: int, rounds: int) -> dict:
     app = build_app(variant)
+    if variant.startswith("flask"):
+        drive_wsgi(app, max(n // 5, 200))
+        samples = [drive_wsgi(app, n) for _ in range(rounds)]
+        return {
+            "variant": variant,
+            "us": statistics.median(samples) * 1e6,
+            "rounds": [s * 1e6 for s in samples],
+        }
     loop = asyncio.new_event_loop()
     loop.run_until_complete(drive(app, max(n // 5, 200)))  # warm-up: build stacks, fill caches
     samples = [loop.run_until_complete(drive(app, n)) for _ in range(rounds)]
@@ -140,6 +212,8 @@ def main() -> None:
     )
     s_bare, s_covet = results["starlette-bare"]["us"], results["starlette-covet"]["us"]
     print(f"Starlette: covet adds {s_covet - s_bare:.1f} µs (x{s_covet / s_bare:.2f} of bare)")
+    f_bare, f_covet = results["flask-bare"]["us"], results["flask-covet"]["us"]
+    print(f"Flask (WSGI): covet adds {f_covet - f_bare:.1f} µs (x{f_covet / f_bare:.2f} of bare)")
     configured = results["covet-configured"]["us"]
     print(f"FastAPI after configure(): {configured - bare:.1f} µs over bare (FastAPI native telemetry on)")
 

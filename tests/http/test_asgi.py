@@ -367,3 +367,22 @@ def test_coexists_with_upstream_fastapi_instrumentation(metrics, starlette_instr
         == 1
     )
     assert samples.value("covet_http_requests_total", method="GET", route="unmatched", status_code="404") == 1
+
+
+def test_covet_disabled_leaves_starlette_untouched(metrics) -> None:
+    from starlette.applications import Starlette
+
+    from covet_otel import settings
+    from covet_otel.instrumentation.http.frameworks import StarletteMetricsInstrumentor
+
+    before = settings.current()
+    settings.set_current(settings.Settings(enabled=False))
+    instrumentor = StarletteMetricsInstrumentor()
+    try:
+        instrumentor.instrument()
+        assert not hasattr(Starlette.build_middleware_stack, "__wrapped__")
+        drive(load_app_module("covet_fastapi_app").app, ("GET", "/items/1"))
+    finally:
+        instrumentor.uninstrument()
+        settings.set_current(before)
+    assert http_series(metrics.scrape()) == []

@@ -32,6 +32,12 @@ from .wsgi import measure_wsgi
 _logger = logging.getLogger("covet_otel")
 
 
+def _disabled() -> bool:
+    from ...settings import current
+
+    return not current().enabled  # COVET_ENABLED=false leaves the frameworks untouched
+
+
 def _mark_exception() -> None:
     request = CURRENT.get()
     if request is not None:
@@ -66,6 +72,8 @@ class StarletteMetricsInstrumentor(BaseInstrumentor):
         return ("starlette >= 0.37",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        if _disabled():
+            return
         cls = StarletteMetricsInstrumentor
         cls._excluded = resolve_excluded(kwargs.get("excluded_paths"))
         cls._active = True
@@ -134,6 +142,8 @@ class FlaskMetricsInstrumentor(BaseInstrumentor):
         return ("flask >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        if _disabled():
+            return
         FlaskMetricsInstrumentor._excluded = resolve_excluded(kwargs.get("excluded_paths"))
         wrapt.wrap_function_wrapper("flask.app", "Flask.wsgi_app", _flask_wsgi_app)
         wrapt.wrap_function_wrapper("flask.app", "Flask.full_dispatch_request", _flask_dispatch)
@@ -174,6 +184,8 @@ class DjangoMetricsInstrumentor(BaseInstrumentor):
         return ("django >= 3.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
+        if _disabled():
+            return
         DjangoMetricsInstrumentor._excluded = resolve_excluded(kwargs.get("excluded_paths"))
         wrapt.wrap_function_wrapper("django.core.handlers.wsgi", "WSGIHandler.__call__", _django_wsgi)
         wrapt.wrap_function_wrapper("django.core.handlers.asgi", "ASGIHandler.__call__", _django_asgi)
