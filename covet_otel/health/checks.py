@@ -248,7 +248,7 @@ def redis_check(
         target = sync_client() if url is not None else _resolve(client)
         if target is None:
             return CheckResult(FAIL, output="the Redis client is not open")
-        if inspect.iscoroutinefunction(target.ping):
+        if _is_asyncio_client(target):
             reply = await target.ping()
         else:
             # a cancelled await leaves the thread running: never stack a second PING behind it
@@ -261,6 +261,17 @@ def redis_check(
         return CheckResult(PASS, _ms(time.perf_counter() - started), "ms")
 
     return Check(name, check, critical, timeout, interval, "datastore")
+
+
+def _is_asyncio_client(client: Any) -> bool:
+    # redis.asyncio's ping() is a plain method returning a coroutine, so look at the class
+    if inspect.iscoroutinefunction(client.ping):
+        return True
+    try:
+        from redis import asyncio as aioredis
+    except ImportError:
+        return False
+    return isinstance(client, (aioredis.Redis, getattr(aioredis, "RedisCluster", aioredis.Redis)))
 
 
 # --------------------------------------------------------------------------------------------------
