@@ -76,26 +76,21 @@ class Held:
 
 class PoolState:
     __slots__ = (
-        "__weakref__", "_label", "acquired_series", "held", "last_acquire_failed", "last_leak",
+        "__weakref__", "acquired_series", "held", "label", "last_acquire_failed", "last_leak",
         "next_check", "ref",
     )  # fmt: skip
 
     def __init__(self, label: str, ref: weakref.ref) -> None:
-        self.label = label
+        self.rename(label)
         self.ref = ref
         self.held: dict[int, Held] = {}  # id(holder) -> Held; ids, so the state holds no holder
         self.last_acquire_failed = False
         self.last_leak = 0.0
         self.next_check = 0.0
 
-    @property
-    def label(self) -> str:
-        return self._label
-
-    @label.setter
-    def label(self, value: str) -> None:
-        self._label = value
-        self.acquired_series = ACQUIRE.series((value, "success"))
+    def rename(self, label: str) -> None:
+        self.label = label
+        self.acquired_series = ACQUIRE.series((label, "success"))
 
     def pool(self) -> Any:
         holder = self.ref()
@@ -116,17 +111,22 @@ def name_pool(pool: Any, name: str) -> Any:
         raise ValueError("a pool name is a non-empty string")
     name = name.strip()
     state = _states.get(id(pool))
-    if state is not None and state.pool() is pool:
-        state.label = name
+    if state is not None:
+        state.rename(name)
     else:
         _pending_names[id(pool)] = (pool, name)
     return pool
 
 
 def state_for(pool: Any) -> PoolState | None:
-    """The pool's state, registering the pool on first sight (None before it is initialised)."""
+    """The pool's state, registering the pool on first sight (None before it is initialised).
+
+    Keyed by id(pool) with no identity check: the entry goes when the pool's first holder is
+    collected, which is when the pool is (each refers to the other, asyncpg never drops holders),
+    and weakref callbacks run before that memory can hold a new pool.
+    """
     state = _states.get(id(pool))
-    if state is not None and state.pool() is pool:
+    if state is not None:
         return state
     return _register(pool)
 
