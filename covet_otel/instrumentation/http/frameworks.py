@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
 import wrapt
@@ -132,34 +132,56 @@ def _build_stack(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         return stack
 
 
-# ------------------------------------------------------------------------------------------- Flask
-class FlaskMetricsInstrumentor(BaseInstrumentor):
-    """Measures every Flask application's requests (route: `request.url_rule.rule`)."""
+# ------------------------------------------------------------------------------ Flask and Django
+class _PatchingInstrumentor(BaseInstrumentor):
+    """Wraps a fixed list of (module, "Class.method" or "function", wrapper) targets."""
 
     _excluded: tuple[str, ...] = ()
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ("flask >= 2.0",)
+    def _targets(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
         if _disabled():
             return
-        FlaskMetricsInstrumentor._excluded = resolve_excluded(kwargs.get("excluded_paths"))
-        wrapt.wrap_function_wrapper("flask.app", "Flask.wsgi_app", _flask_wsgi_app)
-        wrapt.wrap_function_wrapper("flask.app", "Flask.full_dispatch_request", _flask_dispatch)
-        wrapt.wrap_function_wrapper("flask.app", "Flask.handle_exception", _flask_exception)
+        type(self)._excluded = resolve_excluded(kwargs.get("excluded_paths"))
+        for module, name, wrapper in self._targets():
+            wrapt.wrap_function_wrapper(module, name, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from flask import Flask
+        for module, name, _wrapper in self._targets():
+            owner, _, attr = name.rpartition(".")
+            unwrap(f"{module}.{owner}" if owner else module, attr)
 
-        for attr in ("wsgi_app", "full_dispatch_request", "handle_exception"):
-            unwrap(Flask, attr)
+
+def _wsgi_entry(owner: type[_PatchingInstrumentor]) -> Callable[..., Any]:
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if kwargs or len(args) != 2:
+            return wrapped(*args, **kwargs)
+        return measure_wsgi(wrapped, args[0], args[1], owner._excluded)
+
+    return wrapper
 
 
-def _flask_wsgi_app(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if kwargs or len(args) != 2:
-        return wrapped(*args, **kwargs)
-    return measure_wsgi(wrapped, args[0], args[1], FlaskMetricsInstrumentor._excluded)
+def _exception_hook(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    # the framework's last resort for an unhandled exception: it answers 500 itself, so the
+    # middleware would see a plain 500 response and no exception
+    _guarded(_mark_exception)
+    return wrapped(*args, **kwargs)
+
+
+class FlaskMetricsInstrumentor(_PatchingInstrumentor):
+    """Measures every Flask application's requests (route: `request.url_rule.rule`)."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("flask >= 2.0",)
+
+    def _targets(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        return [
+            ("flask.app", "Flask.wsgi_app", _wsgi_entry(FlaskMetricsInstrumentor)),
+            ("flask.app", "Flask.full_dispatch_request", _flask_dispatch),
+            ("flask.app", "Flask.handle_exception", _exception_hook),
+        ]
 
 
 def _flask_dispatch(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -168,51 +190,23 @@ def _flask_dispatch(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     return wrapped(*args, **kwargs)
 
 
-def _flask_exception(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    # Flask's last resort for an unhandled exception: it answers 500 itself
-    _guarded(_mark_exception)
-    return wrapped(*args, **kwargs)
-
-
-# ------------------------------------------------------------------------------------------ Django
-class DjangoMetricsInstrumentor(BaseInstrumentor):
+class DjangoMetricsInstrumentor(_PatchingInstrumentor):
     """Measures Django's WSGI and ASGI handlers (route: `resolver_match.route`)."""
-
-    _excluded: tuple[str, ...] = ()
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("django >= 3.2",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        if _disabled():
-            return
-        DjangoMetricsInstrumentor._excluded = resolve_excluded(kwargs.get("excluded_paths"))
-        wrapt.wrap_function_wrapper("django.core.handlers.wsgi", "WSGIHandler.__call__", _django_wsgi)
-        wrapt.wrap_function_wrapper("django.core.handlers.asgi", "ASGIHandler.__call__", _django_asgi)
-        wrapt.wrap_function_wrapper(
-            "django.core.handlers.base", "BaseHandler.resolve_request", _django_resolve
-        )
-        wrapt.wrap_function_wrapper(
-            "django.core.handlers.exception", "handle_uncaught_exception", _django_exception
-        )
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from django.core.handlers import asgi, base, exception, wsgi
-
-        unwrap(wsgi.WSGIHandler, "__call__")
-        unwrap(asgi.ASGIHandler, "__call__")
-        unwrap(base.BaseHandler, "resolve_request")
-        unwrap(exception, "handle_uncaught_exception")
+    def _targets(self) -> list[tuple[str, str, Callable[..., Any]]]:
+        return [
+            ("django.core.handlers.wsgi", "WSGIHandler.__call__", _wsgi_entry(DjangoMetricsInstrumentor)),
+            ("django.core.handlers.asgi", "ASGIHandler.__call__", _django_asgi),
+            ("django.core.handlers.base", "BaseHandler.resolve_request", _django_resolve),
+            ("django.core.handlers.exception", "handle_uncaught_exception", _exception_hook),
+        ]
 
 
 def _no_route(scope: Any) -> None:
     return None  # Django's route comes from the resolver hook, never from the scope
-
-
-def _django_wsgi(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if kwargs or len(args) != 2:
-        return wrapped(*args, **kwargs)
-    return measure_wsgi(wrapped, args[0], args[1], DjangoMetricsInstrumentor._excluded)
 
 
 def _django_asgi(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -228,8 +222,3 @@ def _django_resolve(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     match = wrapped(*args, **kwargs)
     _guarded(set_route_from_django, match)
     return match
-
-
-def _django_exception(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    _guarded(_mark_exception)
-    return wrapped(*args, **kwargs)

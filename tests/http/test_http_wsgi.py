@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from test_asgi import http_series, load_app_module
+from http_helpers import http_series, load_app_module, request_counts
 
 from covet_otel.instrumentation.http import CovetWSGIMiddleware
 
@@ -27,11 +27,7 @@ def test_flask_counts_by_rule_method_status(metrics, flask_instrumentor) -> None
     )
     assert [r.status_code for r in responses] == [200, 200, 200, 404, 405, 200]
     samples = metrics.scrape()
-    got = {
-        (s["method"], s["route"], s["status_code"]): samples.value("covet_http_requests_total", **s)
-        for s in http_series(samples)
-    }
-    assert got == {
+    assert request_counts(samples) == {
         ("GET", "/items/<int:item_id>", "200"): 2,
         ("POST", "/items", "200"): 1,
         ("GET", "unmatched", "404"): 1,

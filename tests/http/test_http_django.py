@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import APPS
-from test_asgi import http_series
+from http_helpers import APPS, http_series, request_counts
 
 django = pytest.importorskip("django")
 
@@ -41,13 +40,6 @@ def django_instrumentor(django_app) -> Iterator[object]:
     instrumentor.uninstrument()
 
 
-def _counts(samples) -> dict[tuple[str, str, str], float]:
-    return {
-        (s["method"], s["route"], s["status_code"]): samples.value("covet_http_requests_total", **s)
-        for s in http_series(samples)
-    }
-
-
 def test_django_wsgi(metrics, django_instrumentor) -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
@@ -65,7 +57,7 @@ def test_django_wsgi(metrics, django_instrumentor) -> None:
     assert statuses == [200, 200, 200, 404, 500, 401, 401]
     assert body == b"x" * 300
     samples = metrics.scrape()
-    assert _counts(samples) == {
+    assert request_counts(samples) == {
         ("GET", "/items/<int:item_id>", "200"): 2,
         ("GET", "/api/users/<slug:name>", "200"): 1,
         ("GET", "unmatched", "404"): 1,
@@ -91,7 +83,7 @@ def test_django_asgi(metrics, django_instrumentor) -> None:
 
     assert asyncio.run(run()) == [200, 404, 500, 401]
     samples = metrics.scrape()
-    assert _counts(samples) == {
+    assert request_counts(samples) == {
         ("GET", "/items/<int:item_id>", "200"): 1,
         ("GET", "unmatched", "404"): 1,
         ("GET", "/boom", "500"): 1,

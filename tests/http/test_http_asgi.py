@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import itertools
-from pathlib import Path
-from types import ModuleType
 
 import httpx
 import pytest
+from http_helpers import http_series, load_app_module, request_counts
 
 from covet_otel.instrumentation.http import CovetASGIMiddleware, record_auth_failure
-
-APPS = Path(__file__).resolve().parent / "apps"
-_loaded = itertools.count()
-
-
-def load_app_module(name: str) -> ModuleType:
-    """A fresh copy of an app module (a new app object, built after the instrumentor ran)."""
-    spec = importlib.util.spec_from_file_location(f"{name}_{next(_loaded)}", APPS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def client(app, raise_app_exceptions: bool = False) -> httpx.AsyncClient:
@@ -36,11 +22,6 @@ def drive(app, *requests: tuple[str, str] | tuple[str, str, dict]) -> list[httpx
             return [await c.request(r[0], r[1], **(r[2] if len(r) > 2 else {})) for r in requests]
 
     return asyncio.run(run())
-
-
-def http_series(samples, name: str = "covet_http_requests_total") -> list[dict[str, str]]:
-    """Label sets with a non-zero value (the `metrics` fixture zeroes series but they stay listed)."""
-    return [labels for labels in samples.series(name) if samples.value(name, **labels)]
 
 
 def test_counts_by_route_method_status(metrics, starlette_instrumentor) -> None:
@@ -65,11 +46,7 @@ def test_counts_by_route_method_status(metrics, starlette_instrumentor) -> None:
         ("_OTHER", "/items/{item_id}", "405"): 1,
         ("GET", "/items/{item_id}", "422"): 1,
     }
-    got = {
-        (s["method"], s["route"], s["status_code"]): samples.value("covet_http_requests_total", **s)
-        for s in http_series(samples)
-    }
-    assert got == expected
+    assert request_counts(samples) == expected
     for (method, route, status), count in expected.items():
         labels = {"method": method, "route": route, "status_code": status}
         assert samples.value("covet_http_request_duration_seconds_count", **labels) == count

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import APPS, wait_until_serving
+from http_helpers import APPS, request_counts, wait_until_serving
 
 ITEMS = 300
 
@@ -38,13 +38,6 @@ def _with_route(expected: dict, items_route: str) -> dict:
     return {(m, items_route if r == "ITEMS" else r, s): n for (m, r, s), n in expected.items()}
 
 
-def _scraped_requests(samples) -> dict[tuple[str, str, str], float]:
-    return {
-        (s["method"], s["route"], s["status_code"]): samples.value("covet_http_requests_total", **s)
-        for s in samples.series("covet_http_requests_total")
-    }
-
-
 def test_fastapi_under_uvicorn(instrumented_app, free_port) -> None:
     port = free_port()
     app = instrumented_app(
@@ -67,7 +60,7 @@ def test_fastapi_under_uvicorn(instrumented_app, free_port) -> None:
     expected[("GET", "/boom", "500")] = 1
 
     samples = app.scrape()
-    assert _scraped_requests(samples) == expected
+    assert request_counts(samples) == expected
     assert samples.value("covet_http_exceptions_total", method="GET", route="/boom") == 1
     assert samples.value("covet_http_request_body_size_bytes_sum", method="POST", route="/items") == 2048
     stream = {"method": "GET", "route": "/stream", "status_code": "200"}
@@ -93,7 +86,7 @@ def test_flask_under_its_own_server(instrumented_app, free_port) -> None:
     assert boom.status_code == 500 and b"Internal Server Error" in boom.content
     expected[("GET", "/boom", "500")] = 1
     samples = app.scrape()
-    assert _scraped_requests(samples) == expected
+    assert request_counts(samples) == expected
     assert samples.value("covet_http_exceptions_total", method="GET", route="/boom") == 1
     assert samples.total("covet_app_auth_failures_total") == 3
 
