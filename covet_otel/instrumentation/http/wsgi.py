@@ -117,7 +117,10 @@ class _MeasuredBody:
         request = self._request
         try:
             for chunk in self._body:
-                request.resp_bytes += len(chunk)
+                try:
+                    request.resp_bytes += len(chunk)
+                except TypeError:
+                    pass  # not bytes: the server's to reject, not ours
                 yield chunk
         except Exception:
             request.exception = True
