@@ -267,7 +267,7 @@ def main() -> None:
         value = figures[name]
         verdict = "met" if value <= limit else f"missed by {value - limit:.0f} µs"
         print(
-            f"Budget: health: /health/{name.split()[0]}{' (cached)' if 'cached' in name else ''} "
+            f"Budget: health, /health/{name.split()[0]}{' (cached)' if 'cached' in name else ''} "
             f"per request in-process: {value:.1f} µs against {limit:.0f} µs -> {verdict}"
         )
 
