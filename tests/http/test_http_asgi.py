@@ -363,3 +363,16 @@ def test_covet_disabled_leaves_starlette_untouched(metrics) -> None:
         instrumentor.uninstrument()
         settings.set_current(before)
     assert http_series(metrics.scrape()) == []
+
+
+def test_root_path_is_not_part_of_route_or_exclusion(metrics, starlette_instrumentor) -> None:
+    app = load_app_module("covet_fastapi_app").app
+
+    async def run() -> list[int]:
+        transport = httpx.ASGITransport(app=app, root_path="/api")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return [(await c.get(p)).status_code for p in ("/api/items/1", "/api/health")]
+
+    assert asyncio.run(run()) == [200, 200]
+    samples = metrics.scrape()
+    assert request_counts(samples) == {("GET", "/items/{item_id}", "200"): 1}

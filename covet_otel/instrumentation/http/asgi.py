@@ -85,8 +85,14 @@ class CovetASGIMiddleware:
         try:
             if MARK in scope:  # measured already by an outer copy (a mounted sub-app, or by hand twice)
                 return None
-            if self._has_excluded and scope.get("path", "").startswith(self._excluded):
-                return None
+            if self._has_excluded:
+                # match the path the app routes on: without the root path, like PATH_INFO in WSGI
+                path = scope.get("path", "")
+                root_path = scope.get("root_path", "")
+                if root_path and path.startswith(root_path):
+                    path = path[len(root_path) :]
+                if path.startswith(self._excluded):
+                    return None
             scope[MARK] = True
             length = -1
             for name, value in scope.get("headers", ()):
