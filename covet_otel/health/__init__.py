@@ -36,19 +36,10 @@ from .wsgi import HealthWSGIApp
 registry = HealthRegistry()
 
 
-def register_check(
-    name: str,
-    func: CheckFunc,
-    *,
-    critical: bool = True,
-    timeout: float | None = None,
-    interval: float | None = None,
-    component_type: str = "component",
-) -> Check:
-    """Register a sync or async check on the process-wide registry (see HealthRegistry.register)."""
-    return registry.register(
-        name, func, critical=critical, timeout=timeout, interval=interval, component_type=component_type
-    )
+def register_check(name: str, func: CheckFunc, **options: Any) -> Check:
+    """Register a sync or async check on the process-wide registry; options as in
+    HealthRegistry.register (critical, timeout, interval, component_type)."""
+    return registry.register(name, func, **options)
 
 
 def health_asgi_app(registry: HealthRegistry | None = None, *, token: str | None = None) -> HealthASGIApp:

@@ -287,6 +287,25 @@ def _threshold_status(percent: float, warn_at: float, fail_at: float) -> str:
     return PASS
 
 
+def _usage_check(
+    name: str,
+    measure: Callable[[], float],
+    describe: str,
+    component_id: str | None,
+    warn_at: float,
+    fail_at: float,
+    critical: bool,
+    timeout: float | None,
+    interval: float | None,
+) -> Check:
+    def check() -> CheckResult:
+        used = measure()
+        status = _threshold_status(used, warn_at, fail_at)
+        return CheckResult(status, used, "%", describe % used, component_id)
+
+    return Check(name, check, critical, timeout, interval, "system")
+
+
 def disk_check(
     path: str = "/",
     *,
@@ -298,15 +317,13 @@ def disk_check(
     interval: float | None = None,
 ) -> Check:
     """Used space of the filesystem holding `path`, in percent (warn/fail thresholds in percent)."""
+    import psutil
 
-    def check() -> CheckResult:
-        import psutil
+    def measure() -> float:
+        return psutil.disk_usage(path).percent
 
-        used = psutil.disk_usage(path).percent
-        status = _threshold_status(used, warn_at, fail_at)
-        return CheckResult(status, used, "%", f"{used:.1f}% of {path} used", component_id=path)
-
-    return Check(name, check, critical, timeout, interval, "system")
+    description = f"%.1f%% of {path.replace('%', '%%')} used"
+    return _usage_check(name, measure, description, path, warn_at, fail_at, critical, timeout, interval)
 
 
 def memory_check(
@@ -319,15 +336,13 @@ def memory_check(
     interval: float | None = None,
 ) -> Check:
     """System memory in use (total minus available), in percent."""
+    import psutil
 
-    def check() -> CheckResult:
-        import psutil
+    def measure() -> float:
+        return psutil.virtual_memory().percent
 
-        used = psutil.virtual_memory().percent
-        status = _threshold_status(used, warn_at, fail_at)
-        return CheckResult(status, used, "%", f"{used:.1f}% of memory in use")
-
-    return Check(name, check, critical, timeout, interval, "system")
+    description = "%.1f%% of memory in use"
+    return _usage_check(name, measure, description, None, warn_at, fail_at, critical, timeout, interval)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -235,31 +235,28 @@ class HealthRegistry:
 
     async def response(self, endpoint: str, detailed: bool = False) -> tuple[int, bytes]:
         """(HTTP status, body) for an endpoint, from the cached round or a new one."""
-        if endpoint == LIVE:
-            return 200, LIVE_BODY
-        early = self._startup_response(endpoint, detailed)
-        if early is not None:
-            return early
-        try:
-            current = await self.results()
-        except Exception:
-            return self._failed_response(detailed)
-        return self._answer(current, endpoint, detailed)
+        answer = self._without_round(endpoint, detailed)
+        if answer is None:
+            try:
+                answer = self._answer(await self.results(), endpoint, detailed)
+            except Exception:
+                answer = self._failed_response(detailed)
+        return answer
 
     def response_sync(self, endpoint: str, detailed: bool = False) -> tuple[int, bytes]:
         """`response` for callers without an event loop (WSGI, the standalone server)."""
+        answer = self._without_round(endpoint, detailed)
+        if answer is None:
+            try:
+                answer = self._answer(self.results_sync(), endpoint, detailed)
+            except Exception:
+                answer = self._failed_response(detailed)
+        return answer
+
+    def _without_round(self, endpoint: str, detailed: bool) -> tuple[int, bytes] | None:
+        """The answers that need no check results: liveness, and start-up before or after."""
         if endpoint == LIVE:
             return 200, LIVE_BODY
-        early = self._startup_response(endpoint, detailed)
-        if early is not None:
-            return early
-        try:
-            current = self.results_sync()
-        except Exception:
-            return self._failed_response(detailed)
-        return self._answer(current, endpoint, detailed)
-
-    def _startup_response(self, endpoint: str, detailed: bool) -> tuple[int, bytes] | None:
         if endpoint != STARTUP:
             return None
         if self._startup_passed:
