@@ -7,9 +7,11 @@ import concurrent.futures
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import asyncpg
 import httpx
+import pytest
 import redis
 import redis.asyncio as aioredis
 from health_helpers import CountingPool, checks_of, client, frozen, run
@@ -123,7 +125,29 @@ def test_redis_stopped_fails_readiness_but_not_liveness(postgres, fresh_redis, m
     assert metrics.scrape().value("covet_health_check_status", check="redis:responseTime") == 1.0
 
 
-def test_frozen_postgres_fails_within_the_timeout_then_recovers(fresh_postgres, redis_server) -> None:
+@pytest.fixture(params=["bare", "instrumented"])
+def asyncpg_mode(request) -> Iterator[str]:
+    """asyncpg as is, and with the covet and upstream asyncpg instrumentors wrapping the pool."""
+    if request.param == "bare":
+        yield "bare"
+        return
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    from covet_otel.instrumentation.asyncpg import AsyncpgMetricsInstrumentor
+
+    instrumentors = [AsyncpgMetricsInstrumentor(), AsyncPGInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument()
+    try:
+        yield "instrumented"
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+
+
+def test_frozen_postgres_fails_within_the_timeout_then_recovers(
+    fresh_postgres, redis_server, asyncpg_mode
+) -> None:
     timeout = 1.0
 
     async def probe(c: httpx.AsyncClient) -> tuple[httpx.Response, float]:
