@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from covet_otel.instrumentation.asyncpg import AsyncpgMetricsInstrumentor  # noqa: E402
 
 ROUNDS = 5
+BUDGET_US = 5.0
 
 
 class NullExporter(SpanExporter):
@@ -82,8 +83,8 @@ async def _loop(call: Callable, n: int) -> float:
     return time.process_time() - start
 
 
-async def measure(call: Callable, n: int) -> dict[str, float]:
-    """Median over ROUNDS of CPU µs per operation for each variant.
+async def measure(call: Callable, n: int) -> dict[str, list[float]]:
+    """Per variant, the CPU µs per operation of each of ROUNDS rounds (the warm-up round dropped).
 
     Each round runs every variant in BLOCKS interleaved blocks of n / BLOCKS operations: on a busy
     machine, load that comes and goes then lands on all variants alike instead of on one.
@@ -100,15 +101,24 @@ async def measure(call: Callable, n: int) -> dict[str, float]:
             for name in VARIANTS:
                 samples[name].append(spent[name] / (block * BLOCKS) * 1e6)
     _set(False, False)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
-def report(title: str, figures: dict[str, float]) -> None:
+def report(title: str, samples: dict[str, list[float]]) -> float:
+    """Print the variants' medians; return what covet metrics add over bare (µs)."""
+    figures = {name: statistics.median(values) for name, values in samples.items()}
     bare = figures["bare"]
     print(f"\n{title}: CPU µs per operation (median of {ROUNDS} rounds)")
     for name, value in figures.items():
         added = "" if name == "bare" else f"  added {value - bare:+6.2f} µs  ratio {value / bare:.3f}"
-        print(f"  {name:<15} {value:8.2f}{added}")
+        rounds = ", ".join(f"{v:.1f}" for v in samples[name])
+        print(f"  {name:<15} {value:8.2f}{added}  rounds: {rounds}")
+    return figures["covet metrics"] - bare
+
+
+def budget_line(what: str, added: float) -> str:
+    verdict = "met" if added <= BUDGET_US else f"missed by {added - BUDGET_US:.1f} µs"
+    return f"Budget: {what}: {added:+.2f} µs against {BUDGET_US:g} µs -> {verdict}"
 
 
 async def profile(target: asyncpg.Connection | asyncpg.Pool, n: int) -> None:
@@ -134,10 +144,20 @@ async def main(quick: bool, do_profile: str | None) -> None:
                 await profile(pool if do_profile == "pool" else conn, n)
                 return
             # looked up on every call: a bound method taken once would bypass the class-level wrappers
-            figures = await measure(lambda q: conn.fetchval(q), n)
-            report(f"connection.fetchval('SELECT 1'), n={n}", figures)
-            figures = await measure(lambda q: pool.fetchval(q), n)
-            report(f"pool.fetchval('SELECT 1') (acquire + query + release), n={n}", figures)
+            added = report(
+                f"connection.fetchval('SELECT 1'), n={n}", await measure(lambda q: conn.fetchval(q), n)
+            )
+            pool_added = report(
+                f"pool.fetchval('SELECT 1') (acquire + query + release), n={n}",
+                await measure(lambda q: pool.fetchval(q), n),
+            )
+            print()
+            print(budget_line("database: asyncpg fetchval('SELECT 1') on a connection, metrics added", added))
+            print(
+                budget_line(
+                    "database: pool.fetchval (acquire + statement + release), metrics added", pool_added
+                )
+            )
         finally:
             await pool.close()
             await conn.close()

@@ -29,7 +29,6 @@ lookup for the series and one histogram update; no OTel SDK call (docs/performan
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from time import perf_counter
@@ -220,8 +219,9 @@ async def _pool_acquire(wrapped: Any, instance: Any, args: tuple, kwargs: dict) 
             _instrumentation_failed()
         raise
     try:
-        # the frame that awaited this coroutine: Pool.acquire's context manager or the app itself
-        _pools.acquired(instance, proxy._holder, perf_counter() - start, sys._getframe(1))
+        # from the frame that awaited this coroutine (Pool.acquire's context manager or the app)
+        now = perf_counter()
+        _pools.acquired(instance, proxy._holder, now - start, now, 1)
     except Exception:
         _instrumentation_failed()
     return proxy

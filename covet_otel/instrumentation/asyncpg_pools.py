@@ -184,24 +184,33 @@ def _database_of(pool: Any) -> str | None:
     return os.environ.get("PGDATABASE") or None
 
 
-def call_site(frame: Any) -> tuple[str, int]:
-    """The first frame outside asyncpg and covet-otel: where the application acquired."""
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_SKIP_PREFIXES):
-            return filename, frame.f_lineno
-        frame = frame.f_back
-    return "<unknown>", 0
+def call_site(depth: int) -> tuple[str, int]:
+    """The first frame, `depth` levels up or more, outside asyncpg, asyncio and covet-otel.
+
+    `sys._getframe(n)` creates a frame object for frame n only, where walking `f_back` would
+    create one for every frame on the way: a few asyncpg frames sit between acquire and the app.
+    """
+    try:
+        while True:
+            frame = sys._getframe(depth + 1)
+            filename = frame.f_code.co_filename
+            if not filename.startswith(_SKIP_PREFIXES):
+                return filename, frame.f_lineno
+            depth += 1
+    except ValueError:  # ran out of frames
+        return "<unknown>", 0
 
 
-def acquired(pool: Any, holder: Any, waited: float, frame: Any) -> None:
-    state = state_for(pool)
+def acquired(pool: Any, holder: Any, waited: float, now: float, depth: int) -> None:
+    """Bookkeeping for a successful acquire at `now` (perf_counter); `depth`: frames from the
+    caller up to the one that awaited the acquire."""
+    state = _states.get(id(pool)) or _register(pool)
     if state is None:
         return
     state.acquired_series.record(waited)
-    state.last_acquire_failed = False
-    file, line = call_site(frame)
-    now = time.monotonic()
+    if state.last_acquire_failed:
+        state.last_acquire_failed = False
+    file, line = call_site(depth + 1)
     state.held[id(holder)] = Held(now, file, line)
     if now >= state.next_check:
         check_leaks(state, now)
@@ -274,7 +283,7 @@ def _dropped(holder: Any) -> bool:
 
 
 def check_all_leaks() -> None:
-    now = time.monotonic()
+    now = time.perf_counter()
     for state in list(_states.values()):
         check_leaks(state, now)
 
@@ -336,7 +345,7 @@ def figures_by_label() -> dict[str, dict[str, float]]:
     A label whose pools are all closed reports zero sizes and health 0; a closed pool does not
     drag down an open one of the same name (a restart replaces a pool under the same name).
     """
-    now = time.monotonic()
+    now = time.perf_counter()
     grouped: dict[str, list[tuple[bool, dict[str, float]]]] = {}
     for state, pool in _live_pools():
         grouped.setdefault(state.label, []).append((_is_closed(pool), pool_figures(pool, state, now)))
