@@ -145,6 +145,7 @@ BENCHES = (
     Bench("http", _http_script(), "HTTP", _http),
     Bench("startup", "startup.py", "Start-up", _startup),
     Bench("system_metrics", "system_metrics.py", "System metrics", _system),
+    Bench("health", "health.py", "Health", _standard),
     Bench("collector", "collector_load.py", "Collector", lambda _text: []),  # no budget in this issue
 )
 

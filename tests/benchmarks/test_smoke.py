@@ -30,6 +30,7 @@ EXPECTED = {
     "http": r"^\s+covet\s+[\d.]+\s+rounds:",
     "startup": r"^\| covet\+libs: opentelemetry-instrument",
     "system_metrics": r"^\| system group",
+    "health": r"^\| ready cached \| [\d.]+ \|",
     "collector": r"^steady: ",
 }
 NEEDS = {"reference_endpoint": "wrk", "memory": "wrk"}
