@@ -4,12 +4,13 @@
 
 Starts a local Redis (tests/harness), then times tight loops of sync `GET` (a hit), `GET` of a
 missing key, a 10-command pipeline and asyncio `GET`, in one process with the instrumentation
-switched between rounds: bare, covet metrics only, upstream RedisInstrumentor spans (SDK tracer,
-null exporter), and both. Figures are whole-process CPU (`time.process_time`, all threads) per
-operation, median of 5 rounds after a warm-up round; each round is cut into 10 blocks that each run
-every variant, so drift and load from other processes hit the variants alike. A last table
-isolates the wrapper's own cost: the same wrapper around a stub `execute_command` that does no
-I/O, so the figure is not lost in the noise of a ~30-100 µs round trip.
+switched between rounds: bare, an empty wrapt wrapper on the same methods (the floor any wrapper
+pays), covet metrics only, upstream RedisInstrumentor spans (SDK tracer, null exporter), and both.
+Figures are whole-process CPU (`time.process_time`, all threads) per operation, median of 5 rounds
+after a warm-up round; each round is cut into 10 blocks that each run every variant, so drift and
+load from other processes hit the variants alike. A last table isolates the wrapper's own cost:
+the same wrapper around a stub `execute_command` that does no I/O, so the figure is not lost in the
+noise of a ~30-100 µs round trip.
 """
 
 from __future__ import annotations
@@ -60,21 +61,34 @@ class NullExporter(SpanExporter):
 _tracer_provider = TracerProvider()
 _tracer_provider.add_span_processor(SimpleSpanProcessor(NullExporter()))
 
-VARIANTS: dict[str, tuple[bool, bool]] = {
-    "bare": (False, False),
-    "covet metrics": (True, False),
-    "upstream spans": (False, True),
-    "both": (True, True),
+VARIANTS: dict[str, tuple[bool, bool, bool]] = {  # covet, upstream, empty wrapt wrapper
+    "bare": (False, False, False),
+    "empty wrapper": (False, False, True),
+    "covet metrics": (True, False, False),
+    "upstream spans": (False, True, False),
+    "both": (True, True, False),
 }
 
 
-def _set(covet: bool, upstream: bool) -> None:
+def _passthrough(wrapped: Callable, instance: object, args: tuple, kwargs: dict) -> object:
+    return wrapped(*args, **kwargs)
+
+
+def _set(covet: bool, upstream: bool, empty: bool = False) -> None:
     # Always from scratch, upstream first: its uninstrument() strips whichever wrapper is on top,
     # so toggling one while the other stays would leave a stale state behind.
     if RedisMetricsInstrumentor().is_instrumented_by_opentelemetry:
         RedisMetricsInstrumentor().uninstrument()
     if RedisInstrumentor().is_instrumented_by_opentelemetry:
         RedisInstrumentor().uninstrument()
+    for cls, name, _wrapper in covet_redis._targets():
+        attribute = cls.__dict__[name]
+        if getattr(attribute, "_self_wrapper", None) is _passthrough:
+            setattr(cls, name, attribute.__wrapped__)
+    if empty:
+        # the floor: what any wrapt wrapper on these methods costs before doing anything
+        for cls, name, _wrapper in covet_redis._targets():
+            wrapt.wrap_function_wrapper(cls, name, _passthrough)
     if upstream:
         RedisInstrumentor().instrument(tracer_provider=_tracer_provider)
     if covet:
