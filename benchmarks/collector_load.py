@@ -11,9 +11,10 @@ a local Redis from tests/harness when redis-server is installed, and host metric
    app under covet_otel produces (HTTP and DB duration histograms, request counters, pool and system
    gauges). Over `--duration` s the script samples the collector's RSS and CPU (psutil) and reads
    the collector's own counters (otelcol_receiver_accepted_metric_points_total, refused, dropped).
-2. the largest rate: 2 sender processes POST one pre-encoded OTLP request (5,000 points) back to back
-   for `--max-seconds` s; the accepted rate is read from the collector's own telemetry, and the run
-   says whether any point was refused (memory_limiter) or the exporter fell behind.
+2. the largest rate: `--senders` processes POST one pre-encoded OTLP request (`--request-points`
+   points, 20,000 by default) back to back for `--max-seconds` s; the accepted rate is read from the
+   collector's own telemetry, and the run says whether any point was refused (memory_limiter) or the
+   exporter fell behind.
 
 Both loops are bounded in count and time and stop by themselves.
 """
@@ -137,7 +138,7 @@ def encoded_request(points: int) -> bytes:
     meter = provider.get_meter("covet_otel", "0.1.0")
     counter = meter.create_counter("covet.bench.points", unit="{point}")
     for i in range(points):
-        counter.add(1, {"route": f"/r{i % 500}", "status": str(i // 500)})
+        counter.add(1, {"route": f"/r{i % 500}", "status": str(i // 500)})  # `points` distinct series
     data = reader.get_metrics_data()
     provider.shutdown()
     return encode_metrics(data).SerializeToString()
@@ -211,6 +212,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0, help="steady-load window (s)")
     parser.add_argument("--series", type=int, default=400, help="series per app process")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="length of the max-rate run (s)")
+    parser.add_argument("--request-points", type=int, default=20000, help="points per request of the max run")
+    parser.add_argument("--senders", type=int, default=2, help="sender processes of the max run")
     parser.add_argument("--quick", action="store_true", help="short run: 30 s window, 5 s interval, 10 s max")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
@@ -296,14 +299,16 @@ def main() -> None:
         results["steady"]["refused"] = after["refused"] - before["refused"]
 
         # 2. largest rate
-        points = 5000
+        points = args.request_points
         body = encoded_request(points)
         counter = mp.Value("l", 0)
         before = point_counters(telemetry_url)
         peak = Sampler(collector.pid)
         stop_at = time.time() + args.max_seconds
         url = f"{endpoint}/v1/metrics"
-        senders = [mp.Process(target=blaster, args=(url, body, stop_at, counter)) for _ in range(2)]
+        senders = [
+            mp.Process(target=blaster, args=(url, body, stop_at, counter)) for _ in range(args.senders)
+        ]
         for sender in senders:
             sender.start()
         while time.time() < stop_at:
