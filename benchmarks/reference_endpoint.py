@@ -31,7 +31,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -395,9 +397,61 @@ def main() -> None:
                 for variant in order:
                     runs[variant].append(load(servers[variant], duration))
             notes = check_instrumented(servers)
+            attribution = None if args.quick else profile_covet(servers["covet"], duration * 3)
     finally:
         backends.cleanup()
     print(report(runs, rounds, duration, notes))
+    if attribution:
+        print("\n" + attribution)
+
+
+# Frames that a covet-otel wrapper calls into: time below them is the wrapped library's, not ours.
+_WRAPPED = ("asyncpg/", "redis/", "starlette/", "uvicorn/", "h11/", "asyncio/")
+_IDLE = ("select (selectors.py", "EpollSelector.select")
+
+
+def profile_covet(server: AppServer, seconds: float) -> str | None:
+    """Sample the covet server under load with py-spy; the share of its busy CPU spent in
+    covet-otel's own code (frames below a covet_otel frame that are not the wrapped call), by
+    function. None when py-spy is not installed (pip install py-spy)."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "stacks.txt"
+        cmd = [spy, "record", "-p", str(server.process.pid), "-r", "400", "-f", "raw", "-o", str(out),
+               "-d", str(round(seconds)), "--nonblocking"]  # fmt: skip
+        sampler = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        run = load(server, seconds)
+        sampler.wait(timeout=seconds + 60)
+        if not out.exists():
+            return "py-spy attribution: py-spy could not sample the server (ptrace not permitted?)"
+        busy, own = 0, Counter()
+        for line in out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            if any(marker in frames[-1] for marker in _IDLE):
+                continue
+            busy += int(count)
+            ours = [i for i, frame in enumerate(frames) if "covet_otel/" in frame]
+            if ours and not any(lib in "".join(frames[ours[-1] + 1 : ours[-1] + 2]) for lib in _WRAPPED):
+                name, _, where = frames[ours[-1]].partition(" (")
+                own[f"{name} ({where.split(':')[0].removeprefix('covet_otel/')})"] += int(count)
+    if not busy:
+        return None
+    total = sum(own.values())
+    per_request = run.cpu_per_request_us
+    rows = [("covet-otel code (py-spy samples of the covet server under load)", "share of busy CPU",
+             "µs per request")]  # fmt: skip
+    for name, count in own.most_common(12):
+        rows.append((name, f"{count / busy:.1%}", f"{count / busy * per_request:.1f}"))
+    rows.append(
+        ("**all covet-otel code**", f"**{total / busy:.1%}**", f"**{total / busy * per_request:.1f}**")
+    )
+    return (
+        f"Where the covet variant's added CPU goes: {busy} busy samples over {seconds:g} s of load "
+        f"({run.cpu_per_request_us:.0f} µs server CPU per request in this run)\n\n" + table(rows)
+    )
 
 
 def report(runs: dict[str, list[Run]], rounds: int, duration: float, notes: list[str]) -> str:
