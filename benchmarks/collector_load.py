@@ -316,9 +316,9 @@ def main() -> None:
             time.sleep(1)
         for sender in senders:
             sender.join(timeout=30)
+        results["max"] = peak.result()
         time.sleep(6)  # the batch processor's timeout: let the last batch reach the exporter
         after = point_counters(telemetry_url)
-        results["max"] = peak.result()
         seconds = args.max_seconds
         results["max"].update(
             {
