@@ -60,74 +60,52 @@ def _verdict(text: str) -> str:
     return re.sub(r"^(over|missed)( by)?", "missed by", text, flags=re.IGNORECASE).replace("by by", "by")
 
 
-def _added_us(limit_us: float, what: str, pattern: str) -> Callable[[str], list[Budget]]:
-    """A per-operation budget read from a line that gives the µs covet-otel adds."""
+def _measured(what: str, limit: float, unit: str, pattern: str) -> Callable[[str], list[Budget]]:
+    """A budget read from a script's own line: group `value` is the measured figure (what covet-otel
+    adds, or costs), group `limit`, when present, the script's own limit."""
 
     def parse(text: str) -> list[Budget]:
         match = _find(pattern, text)
         if match is None:
-            return [(what, f"{limit_us:g} µs", "not in the output", "see the section")]
-        added = float(match.group(1))
-        verdict = "met" if added <= limit_us else f"missed by {added - limit_us:.1f} µs"
-        return [(what, f"{limit_us:g} µs", f"{added:+.2f} µs", verdict)]
+            return [(what, f"{limit:g} {unit}", "not in the output", "see the section")]
+        value = float(match.group("value"))
+        bound = float(match.groupdict().get("limit") or limit)
+        verdict = "met" if value <= bound else f"missed by {value - bound:.2f} {unit}"
+        return [(what, f"{bound:g} {unit}", f"{value:.2f} {unit}", verdict)]
 
     return parse
 
 
-def _database(text: str) -> list[Budget]:
-    conn = _added_us(
-        5,
-        "database: asyncpg statement, metrics added",
-        r"^\s+covet metrics\s+[\d.]+\s+added\s+\+?(-?[\d.]+) µs",
-    )
-    pool = _added_us(
-        5,
-        "database: pool.fetchval (acquire + statement + release), metrics added",
-        r"^pool\.fetchval.*\n\s+bare.*\n\s+covet metrics\s+[\d.]+\s+added\s+\+?(-?[\d.]+) µs",
-    )
-    return conn(text) + pool(text)
+def _each(*parsers: Callable[[str], list[Budget]]) -> Callable[[str], list[Budget]]:
+    return lambda text: [budget for parse in parsers for budget in parse(text)]
 
 
-def _cache(text: str) -> list[Budget]:
-    match = _find(r"^budget: (\d+) µs per GET metrics-only; wrapper adds (-?[\d.]+) µs \((.+)\)", text)
-    if match is None:
-        return [("cache: Redis command, metrics added", "4 µs", "not in the output", "see the section")]
-    limit, added = float(match.group(1)), float(match.group(2))
-    verdict = "met" if added <= limit else f"missed by {added - limit:.1f} µs"
-    return [("cache: Redis command, metrics added", f"{limit:g} µs", f"{added:+.2f} µs", verdict)]
-
-
-def _http(text: str) -> list[Budget]:
-    fastapi = _added_us(25, "HTTP: FastAPI request, metrics added", r"^FastAPI: covet adds (-?[\d.]+) µs")
-    starlette = _added_us(
-        25, "HTTP: Starlette request, metrics added", r"^Starlette: covet adds (-?[\d.]+) µs"
-    )
-    return fastapi(text) + starlette(text)
-
-
-def _startup(text: str) -> list[Budget]:
-    match = _find(r"^\| covet\+libs: [^|]+\| [^|]+\| ([+-]\d+) ms \|", text)
-    if match is None:
-        return [("start-up: covet-otel vs upstream distro", "150 ms", "not in the output", "see the section")]
-    added = float(match.group(1))
-    verdict = "met" if added <= 150 else f"missed by {added - 150:.0f} ms"
-    return [
-        (
-            "start-up: CPU added vs the upstream distro (libraries installed)",
-            "150 ms",
-            f"{added:+.0f} ms",
-            verdict,
-        )
-    ]
-
-
-def _system(text: str) -> list[Budget]:
-    match = _find(r"^\| system group[^|]*\| ([\d.]+) ms \| ([\d.]+) ms \|", text)
-    if match is None:
-        return [("system metrics: one collection", "2 ms", "not in the output", "see the section")]
-    cost, limit = float(match.group(1)), float(match.group(2))
-    verdict = "met" if cost <= limit else f"missed by {cost - limit:.2f} ms"
-    return [("system metrics: one collection (CPU)", f"{limit:g} ms", f"{cost:.2f} ms", verdict)]
+_cache = _measured(
+    "cache: Redis command, metrics added",
+    4,
+    "µs",
+    r"^budget: (?P<limit>\d+) µs per GET metrics-only; wrapper adds (?P<value>-?[\d.]+) µs",
+)
+_http = _each(
+    _measured(
+        "HTTP: FastAPI request, metrics added", 25, "µs", r"^FastAPI: covet adds (?P<value>-?[\d.]+) µs"
+    ),
+    _measured(
+        "HTTP: Starlette request, metrics added", 25, "µs", r"^Starlette: covet adds (?P<value>-?[\d.]+) µs"
+    ),
+)
+_startup = _measured(
+    "start-up: CPU added vs the upstream distro (libraries installed)",
+    150,
+    "ms",
+    r"^\| covet\+libs: [^|]+\| [^|]+\| \+?(?P<value>-?\d+) ms \|",
+)
+_system = _measured(
+    "system metrics: one collection (CPU)",
+    2,
+    "ms",
+    r"^\| system group[^|]*\| (?P<value>[\d.]+) ms \| (?P<limit>[\d.]+) ms \|",
+)
 
 
 def _http_script() -> str:
@@ -140,7 +118,7 @@ BENCHES = (
     Bench("render", "render.py", "/metrics render time", _standard),
     Bench("memory", "memory.py", "Memory (RSS)", _standard),
     Bench("cardinality", "cardinality.py", "Cardinality", _standard),
-    Bench("database", "database.py", "Database", _database),
+    Bench("database", "database.py", "Database", _standard),
     Bench("cache", "cache.py", "Cache", _cache),
     Bench("http", _http_script(), "HTTP", _http),
     Bench("startup", "startup.py", "Start-up", _startup),

@@ -92,7 +92,7 @@ def test_summary_reads_every_budget() -> None:
     assert rows == [
         "| /metrics render at 10k time series (CPU per scrape) | 100 ms | 80.0 ms | met "
         "| [/metrics render time](#metrics-render-time) |",
-        "| cache: Redis command, metrics added | 4 µs | +5.20 µs | missed by 1.2 µs | [Cache](#cache) |",
-        "| HTTP: FastAPI request, metrics added | 25 µs | +12.50 µs | met | [HTTP](#http) |",
-        "| HTTP: Starlette request, metrics added | 25 µs | +30.00 µs | missed by 5.0 µs | [HTTP](#http) |",
+        "| cache: Redis command, metrics added | 4 µs | 5.20 µs | missed by 1.20 µs | [Cache](#cache) |",
+        "| HTTP: FastAPI request, metrics added | 25 µs | 12.50 µs | met | [HTTP](#http) |",
+        "| HTTP: Starlette request, metrics added | 25 µs | 30.00 µs | missed by 5.00 µs | [HTTP](#http) |",
     ]
