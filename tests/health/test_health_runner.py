@@ -440,3 +440,34 @@ def test_a_span_per_check_run_when_tracing_is_configured() -> None:
     }
     assert spans["health check traced:down"].status.status_code.name == "ERROR"
     assert instruments  # the module is used by the runner; imported here for the metrics fixture
+
+
+def test_mounted_in_fastapi_and_flask() -> None:
+    from fastapi import FastAPI
+    from flask import Flask
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    registry = HealthRegistry(cache_seconds=60, timeout=1)
+    registry.register("core:ok", lambda: True)
+    registry.register("core:down", lambda: False, critical=False)
+
+    api = FastAPI()
+    api.mount("/health", health_asgi_app(registry))
+
+    async def main() -> None:
+        async with client(api) as c:
+            ready = await c.get("/health/ready")
+            assert ready.status_code == 200 and set(checks_of(ready)) == {"core:ok"}
+            everything = await c.get("/health/")
+            assert everything.status_code == 200 and everything.json()["status"] == "warn"
+
+    run(main())
+
+    flask_app = Flask("probe")
+    flask_app.wsgi_app = DispatcherMiddleware(flask_app.wsgi_app, {"/health": health_wsgi_app(registry)})
+    with httpx.Client(transport=httpx.WSGITransport(app=flask_app), base_url="http://probe") as c:
+        ready = c.get("/health/ready")
+        assert ready.status_code == 200
+        assert ready.headers["content-type"] == "application/health+json"
+        assert ready.json()["status"] == "pass"
+        assert c.get("/health/live").json() == {"status": "pass"}
