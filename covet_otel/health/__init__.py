@@ -11,7 +11,7 @@ See docs/health.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .asgi import HealthASGIApp
 from .checks import (
@@ -29,8 +29,20 @@ from .checks import (
     redis_check,
 )
 from .runner import CheckRun, HealthRegistry, Round
-from .server import HealthServer
 from .wsgi import HealthWSGIApp
+
+if TYPE_CHECKING:
+    from .server import HealthServer
+
+
+def __getattr__(name: str) -> Any:
+    # http.server costs ~8 ms to import: only processes that call serve() pay it
+    if name == "HealthServer":
+        from .server import HealthServer
+
+        return HealthServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # The process-wide registry used when no other is given.
 registry = HealthRegistry()
@@ -56,6 +68,8 @@ def serve(
     port: int, host: str = "127.0.0.1", *, registry: HealthRegistry | None = None, token: str | None = None
 ) -> HealthServer:
     """Serve the health endpoints on a background thread (port 0: any free port, see `.port`)."""
+    from .server import HealthServer
+
     return HealthServer(registry or globals()["registry"], port, host, token)
 
 
