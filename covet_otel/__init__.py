@@ -28,6 +28,7 @@ _LAZY = {
     "CovetASGIMiddleware": "covet_otel.instrumentation.http",
     "CovetWSGIMiddleware": "covet_otel.instrumentation.http",
     # health probes (docs/health.md)
+    "HealthRegistry": "covet_otel.health",
     "register_check": "covet_otel.health",
     "health_asgi_app": "covet_otel.health",
     "health_wsgi_app": "covet_otel.health",

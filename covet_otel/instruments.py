@@ -280,6 +280,14 @@ def histogram(name: str) -> Histogram:
     return _get(name, "histogram")  # type: ignore[return-value]
 
 
+def by_name(name: str) -> Instrument:
+    """The instrument of any sdk catalogue metric, whatever its kind."""
+    definition = BY_NAME.get(name)
+    if definition is None:
+        raise KeyError(f"{name} is not in the covet_otel catalogue")
+    return _get(name, definition.kind)
+
+
 def registered() -> list[Instrument]:
     """Every instrument created so far, in creation order."""
     return list(_registry.values())

@@ -78,6 +78,21 @@ class MetricDef:
         return tuple(label.name for label in self.labels)
 
     @property
+    def worker_merge(self) -> str:
+        """How pre-fork workers' values of this metric combine on the parent's /metrics endpoint:
+        `sum` (counts, sizes, histograms), `min` (statuses: the worst wins), `max` (timestamps),
+        or `parent` (host-wide figures every process reads alike)."""
+        if self.kind != "gauge":
+            return "sum"
+        if self.name.endswith("_status"):
+            return "min"
+        if self.name.endswith("_timestamp"):
+            return "max"
+        if self.group == "system" and not self.name.startswith("covet_process_"):
+            return "parent"
+        return "sum"
+
+    @property
     def prometheus_type(self) -> str:
         return {"counter": "counter", "histogram": "histogram"}.get(self.kind, "gauge")
 

@@ -26,7 +26,7 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, Resource
 from .. import instruments
 from ..catalogue import BYTES_BUCKETS, SECONDS_BUCKETS
 from ..settings import Settings, SettingsError
-from . import producer, ratelimit
+from . import producer, ratelimit, workers
 from .resource import new_instance_id
 
 _logger = logging.getLogger("covet_otel")
@@ -98,14 +98,19 @@ def build(settings: Settings, resource: Resource, env: Mapping[str, str] | None 
     server = None
     for name in names:
         if name == "prometheus":
+            share = workers.share_for_spawned_worker()
+            if share is not None:
+                # a spawned worker of a process that serves /metrics: that process serves ours too
+                workers.start_writer(share)
+                continue
             reader, server, prometheus_address = _prometheus_reader(settings, env)
             readers.append(reader)
+            if server is not None:
+                workers.start_sharing()
         else:
             readers.append(PeriodicExportingMetricReader(_exporter(name, env), _interval(env)))
     ratelimit.install()
-    provider = MeterProvider(
-        metric_readers=readers, resource=resource, views=views(), shutdown_on_exit=False
-    )
+    provider = MeterProvider(metric_readers=readers, resource=resource, views=views(), shutdown_on_exit=False)
     producer.attach(provider)
     pipeline = Pipeline(provider, names, prometheus_address, readers, server)
     atexit.register(pipeline._at_exit)
@@ -179,7 +184,9 @@ def _prometheus_reader(
         _logger.warning(
             "covet-otel: cannot serve /metrics on %s:%s (%s); the application runs on without the "
             "embedded endpoint. Set OTEL_EXPORTER_PROMETHEUS_PORT to a free port, or push OTLP.",
-            host, port, exc,
+            host,
+            port,
+            exc,
         )
         return reader, None, None
     return reader, server, (host, server.server_address[1])
@@ -192,10 +199,14 @@ def _watch_fork(pipeline: Pipeline) -> None:
     def after_in_child() -> None:
         # A pre-fork worker is a new process: its own instance id and series from zero. The SDK
         # restarts its own export thread. This also runs in subprocess's child before exec, so it
-        # stays cheap and silent (no logging, no threads). The embedded endpoint's thread is not
-        # inherited: a worker's data is only reachable over OTLP (docs/configuration.md).
+        # stays cheap and silent. The embedded endpoint's thread is not inherited: a worker hands
+        # its series to the parent's endpoint through the share directory (export/workers.py).
+        share = workers.share_for_forked_child()
         instruments.reset_all()
         producer.reset_states()
+        workers.reset_owner_state()
+        if share is not None:
+            workers.start_writer(share)
         config = pipeline.provider._sdk_config
         config.resource = config.resource.merge(Resource({SERVICE_INSTANCE_ID: new_instance_id()}))
 

@@ -9,6 +9,7 @@ protobuf, temporality preferences, timeouts) is the SDK's own code.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -34,8 +35,9 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import instruments
-from ..instruments import HistogramSeries, Instrument
+from ..instruments import Instrument
 from ..version import __version__
+from . import workers
 
 _logger = logging.getLogger("covet_otel")
 SCOPE = InstrumentationScope("covet_otel", __version__)
@@ -75,15 +77,20 @@ def reset_states() -> None:
         state.reset()
 
 
-def produce(reader: MetricReader, state: _ReaderState) -> list[Metric]:
-    """Metric data for every registered instrument, in the reader's preferred temporality."""
+def produce(reader: MetricReader, state: _ReaderState, include_workers: bool = False) -> list[Metric]:
+    """Metric data for every registered instrument, in the reader's preferred temporality;
+    with `include_workers`, pre-fork workers' series are added (the embedded endpoint)."""
     now = time.time_ns()
     prefs = getattr(reader, "_instrument_class_temporality", {})
     metrics: list[Metric] = []
     with state.lock:
+        if include_workers:
+            for name in workers.names():
+                with contextlib.suppress(KeyError, TypeError, ValueError):  # a worker of another version
+                    instruments.by_name(name)
         for instrument in instruments.registered():
             try:
-                metric = _metric(instrument, prefs, state, now)
+                metric = _metric(instrument, prefs, state, now, include_workers)
             except Exception:  # a broken callback must not cost the other metrics
                 _logger.warning("covet_otel: collecting %s failed", instrument.definition.name, exc_info=True)
                 continue
@@ -102,63 +109,77 @@ def _temporality(instrument: Instrument, prefs: dict, observed: bool) -> Aggrega
     return AggregationTemporality.CUMULATIVE
 
 
-def _metric(instrument: Instrument, prefs: dict, state: _ReaderState, now: int) -> Metric | None:
-    d = instrument.definition
-    points: list[Any] = []
-    if d.kind == "histogram":
-        temporality = _temporality(instrument, prefs, observed=False)
-        for labels, series in instrument.items():
-            point = _histogram_point(d.name, d.label_names, labels, series, temporality, state, now)
-            if point is not None:
-                points.append(point)
-        data: Any = Histogram(data_points=points, aggregation_temporality=temporality)
-    else:
-        observed = bool(instrument.callbacks)
-        temporality = _temporality(instrument, prefs, observed)
-        values: dict[tuple[str, ...], tuple[float, int]] = {
-            labels: (series.value, series.start_ns) for labels, series in instrument.items()
+# One series' values as plain data: [value, start_ns] for sums and gauges, and
+# [bucket_counts, count, sum, min, max, start_ns] for histograms. Worker snapshots use it too.
+State = list
+
+
+def local_states(instrument: Instrument) -> dict[tuple[str, ...], State]:
+    """This process's values of one instrument, callbacks included."""
+    if instrument.definition.kind == "histogram":
+        return {
+            labels: [*series.snapshot(), series.start_ns]  # type: ignore[union-attr]
+            for labels, series in instrument.items()
         }
-        for callback in instrument.callbacks:
-            for labels, value in callback():
+    states: dict[tuple[str, ...], State] = {
+        labels: [series.value, series.start_ns]  # type: ignore[union-attr]
+        for labels, series in instrument.items()
+    }
+    for callback in instrument.callbacks:
+        for labels, value in callback():
+            if math.isfinite(value):
                 key = instrument.normalise(labels)
-                if math.isfinite(value):
-                    values[key] = (float(value), values.get(key, (0.0, _PROCESS_START_NS))[1])
-        for labels, (value, start_ns) in values.items():
-            attributes = dict(zip(d.label_names, labels))
-            if d.kind == "gauge":
-                points.append(NumberDataPoint(attributes, start_ns, now, value))
-                continue
-            if temporality == AggregationTemporality.DELTA:
-                key = (d.name, labels)
-                previous = state.last.get(key, 0.0)
-                state.last[key] = value
-                start_ns = state.last_ns or start_ns
-                value = value - previous
-            points.append(NumberDataPoint(attributes, start_ns, now, value))
-        if d.kind == "gauge":
-            data = Gauge(data_points=points)
-        else:
-            data = Sum(
-                data_points=points,
-                aggregation_temporality=temporality,
-                is_monotonic=d.kind == "counter",
+                states[key] = [float(value), states.get(key, [0.0, _PROCESS_START_NS])[1]]
+    return states
+
+
+def _metric(
+    instrument: Instrument, prefs: dict, state: _ReaderState, now: int, include_workers: bool
+) -> Metric | None:
+    d = instrument.definition
+    states = local_states(instrument)
+    if include_workers:
+        workers.merge_into(d, states)
+    observed = bool(instrument.callbacks) and d.kind != "histogram"
+    temporality = _temporality(instrument, prefs, observed)
+    points: list[Any] = []
+    for labels, values in states.items():
+        attributes = dict(zip(d.label_names, labels))
+        if d.kind == "histogram":
+            points.append(
+                _histogram_point(d.name, attributes, labels, values, instrument, temporality, state, now)
             )
+            continue
+        value, start_ns = values
+        if d.kind != "gauge" and temporality == AggregationTemporality.DELTA:
+            key = (d.name, labels)
+            previous = state.last.get(key, 0.0)
+            state.last[key] = value
+            start_ns = state.last_ns or start_ns
+            value = value - previous
+        points.append(NumberDataPoint(attributes, start_ns, now, value))
     if not points:
         return None
+    if d.kind == "histogram":
+        data: Any = Histogram(data_points=points, aggregation_temporality=temporality)
+    elif d.kind == "gauge":
+        data = Gauge(data_points=points)
+    else:
+        data = Sum(data_points=points, aggregation_temporality=temporality, is_monotonic=d.kind == "counter")
     return Metric(name=d.otel_name, description=d.description, unit=d.unit, data=data)
 
 
 def _histogram_point(
     name: str,
-    label_names: tuple[str, ...],
+    attributes: dict[str, str],
     labels: tuple[str, ...],
-    series: HistogramSeries,
+    values: State,
+    instrument: Instrument,
     temporality: AggregationTemporality,
     state: _ReaderState,
     now: int,
-) -> HistogramDataPoint | None:
-    counts, count, total, low, high = series.snapshot()
-    start_ns = series.start_ns
+) -> HistogramDataPoint:
+    counts, count, total, low, high, start_ns = values
     if temporality == AggregationTemporality.DELTA:
         key = (name, labels)
         prev = state.last.get(key)
@@ -168,17 +189,17 @@ def _histogram_point(
             count -= prev[1]
             total -= prev[2]
         start_ns = state.last_ns or start_ns
-        low = high = None  # type: ignore[assignment]  # unknown for the interval; optional in OTLP
+        low = high = None  # unknown for the interval; optional in OTLP
     elif count == 0:
         low = high = 0.0
     return HistogramDataPoint(
-        attributes=dict(zip(label_names, labels)),
+        attributes=attributes,
         start_time_unix_nano=start_ns,
         time_unix_nano=now,
         count=count,
         sum=total,
         bucket_counts=counts,
-        explicit_bounds=list(series.bounds),
+        explicit_bounds=list(instrument.bounds),  # type: ignore[attr-defined]
         min=low,
         max=high,
     )
@@ -198,14 +219,18 @@ def attach(provider: MeterProvider) -> None:
         original = reader._collect
         if original is None:
             continue
-        reader._collect = _wrap(original, provider, _ReaderState())  # type: ignore[method-assign]
+        # only a pull endpoint speaks for the workers: pushing workers export for themselves
+        include_workers = type(reader).__name__ == "PrometheusMetricReader"
+        reader._collect = _wrap(original, provider, _ReaderState(), include_workers)  # type: ignore[method-assign]
         reader._covet_attached = True  # type: ignore[attr-defined]
 
 
-def _wrap(original: Callable, provider: MeterProvider, state: _ReaderState) -> Callable:
+def _wrap(
+    original: Callable, provider: MeterProvider, state: _ReaderState, include_workers: bool
+) -> Callable:
     def collect(reader: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
         sdk_data = original(reader, timeout_millis=timeout_millis)
-        ours = produce(reader, state)
+        ours = produce(reader, state, include_workers)
         if not ours:
             return sdk_data
         scope = ScopeMetrics(scope=SCOPE, metrics=ours, schema_url="")

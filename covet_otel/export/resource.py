@@ -18,7 +18,13 @@ from ..version import __version__
 
 _APP_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.()]*$")
 _LAUNCHERS = {
-    "opentelemetry-instrument", "gunicorn", "uvicorn", "hypercorn", "celery", "pytest", "covet-otel",
+    "opentelemetry-instrument",
+    "gunicorn",
+    "uvicorn",
+    "hypercorn",
+    "celery",
+    "pytest",
+    "covet-otel",
 }
 
 
