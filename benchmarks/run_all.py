@@ -108,11 +108,6 @@ _system = _measured(
 )
 
 
-def _http_script() -> str:
-    # benchmarks/http.py was renamed: a script of that name shadows the standard library's http
-    return "http_requests.py" if (HERE / "http_requests.py").exists() else "http.py"
-
-
 BENCHES = (
     Bench("reference_endpoint", "reference_endpoint.py", "Reference endpoint", _standard),
     Bench("render", "render.py", "/metrics render time", _standard),
@@ -120,7 +115,7 @@ BENCHES = (
     Bench("cardinality", "cardinality.py", "Cardinality", _standard),
     Bench("database", "database.py", "Database", _standard),
     Bench("cache", "cache.py", "Cache", _cache),
-    Bench("http", _http_script(), "HTTP", _http),
+    Bench("http", "http_requests.py", "HTTP", _http),
     Bench("startup", "startup.py", "Start-up", _startup),
     Bench("system_metrics", "system_metrics.py", "System metrics", _system),
     Bench("health", "health.py", "Health", _standard),
@@ -130,7 +125,7 @@ BENCHES = (
 
 # ------------------------------------------------------------------------------------------ running
 def run(bench: Bench, quick: bool, timeout: float) -> tuple[bool, str]:
-    cmd = [sys.executable, "-P", str(HERE / bench.script), *(["--quick"] if quick else [])]
+    cmd = [sys.executable, str(HERE / bench.script), *(["--quick"] if quick else [])]
     started = time.monotonic()
     print(f"[run_all] {bench.name}: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
     try:

@@ -11,7 +11,7 @@ Variants, each in its own subprocess (instrumentors patch classes process-wide):
             exporter): a global MeterProvider also switches on FastAPI's own native telemetry
 
 Measure: whole-process CPU time (time.process_time) per request, median of 5 rounds after a
-warm-up. Run: python benchmarks/http.py [--quick]
+warm-up. Run: python benchmarks/http_requests.py [--quick]
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is named http.py: drop its folder from the import path, or `import http` (asyncio,
-# httpx, starlette) would find this script instead of the standard library.
+# Drop this folder from the import path: a script there named like a standard library module
+# (benchmarks/http.py, before it was renamed) would shadow it for asyncio, httpx and starlette.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
