@@ -104,18 +104,15 @@ def build_app(variant: str, dsn: str, redis_url: str) -> Any:
         )
 
     async def bench_info(request: Any) -> JSONResponse:
-        # lets the driver check that the variant really instruments (spans seen, /metrics port)
-        from covet_otel.configuration import current_pipeline
+        # lets the driver check that the variant really instruments (spans seen, /metrics port);
+        # covet_otel is imported only where it is already loaded, or bare's RSS would include it
+        port = None
+        if variant.startswith("covet"):
+            from covet_otel.configuration import current_pipeline
 
-        pipeline = current_pipeline()
-        return JSONResponse(
-            {
-                "spans": spans.count if spans is not None else 0,
-                "metrics_port": pipeline.prometheus_address[1]
-                if pipeline and pipeline.prometheus_address
-                else None,
-            }
-        )
+            pipeline = current_pipeline()
+            port = pipeline.prometheus_address[1] if pipeline and pipeline.prometheus_address else None
+        return JSONResponse({"spans": spans.count if spans is not None else 0, "metrics_port": port})
 
     async def startup() -> None:
         state["pool"] = await asyncpg.create_pool(dsn, min_size=CONNECTIONS, max_size=CONNECTIONS)
