@@ -85,9 +85,10 @@ def error_type(exc: BaseException) -> str:
     from one that answers slowly, and both from a command Redis rejected."""
     from redis import exceptions as rex
 
-    if isinstance(exc, rex.WatchError) and exc.__context__ is not None:
-        # a pipeline that lost its connection while WATCHing raises WatchError "from" it
-        exc = exc.__context__
+    context = exc.__context__
+    if isinstance(exc, rex.WatchError) and isinstance(context, (rex.ConnectionError, rex.TimeoutError)):
+        # a pipeline that lost its connection while WATCHing raises WatchError while handling it
+        exc = context
     if isinstance(exc, (rex.TimeoutError, TimeoutError)):
         return "timeout"
     if isinstance(exc, (rex.ConnectionError, OSError)):
@@ -135,10 +136,8 @@ def _failed(cmd: _Command, elapsed: float, exc: BaseException) -> None:
 
 
 def _lookup(args: tuple) -> _Command | None:
-    try:
-        return _by_name[args[0]]
-    except Exception:  # KeyError for a first use; IndexError/TypeError for odd calls
-        pass
+    """Slow path of the wrappers' name lookup: a first use, or an odd call (no arguments, an
+    unhashable name). None only if our own code failed; the call then goes unmeasured."""
     try:
         return _command(args[0] if args else None)
     except Exception:

@@ -63,3 +63,10 @@ def test_error_types() -> None:
             raise rex.WatchError("A ConnectionError occurred while watching one or more keys")  # noqa: B904
     except rex.WatchError as exc:
         assert error_type(exc) == "connection"
+    try:
+        try:
+            raise KeyError("the application's own, being handled")
+        except KeyError:
+            raise rex.WatchError("Watched variable changed.")  # noqa: B904
+    except rex.WatchError as exc:
+        assert error_type(exc) == "other"

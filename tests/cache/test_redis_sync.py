@@ -316,3 +316,17 @@ def test_hit_rule_on_resp3_replies(redis_server, instrumented, metrics) -> None:
     }
     assert got == {"GET": (0, 1), "HGETALL": (1, 1), "HEXISTS": (1, 0), "SMEMBERS": (1, 0), "HMGET": (1, 1)}
     r.close()
+
+
+def test_connection_lost_while_watching_counts_as_connection(fresh_redis, instrumented, metrics) -> None:
+    r = redis.Redis(host=fresh_redis.host, port=fresh_redis.port)
+    with r.pipeline() as pipe:
+        pipe.watch("k")
+        fresh_redis.stop()
+        # redis-py turns the lost connection into a WatchError: the watch can no longer hold
+        with pytest.raises(redis.exceptions.WatchError):
+            pipe.get("k")
+    samples = metrics.scrape()
+    assert samples.value("covet_cache_errors_total", command="GET", error_type="connection") == 1
+    assert samples.get("covet_cache_errors_total", command="GET", error_type="other") == 0
+    r.close()
