@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import ClassVar
 
 REPO = Path(__file__).resolve().parent.parent
-# benchmarks/ holds http.py, which would shadow the standard library's http package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
