@@ -69,16 +69,19 @@ install_debian_packages() {
         # invoke-rc.d); it is removed again right after
         local policy=/usr/sbin/policy-rc.d created_policy=0
         if [ ! -e "$policy" ]; then
+            trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
             printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
             as_root chmod 755 "$policy"
             created_policy=1
         fi
         as_root apt-get update -q
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
-            || { [ "$created_policy" = 1 ] && as_root rm -f "$policy"; die "apt-get install failed"; }
-        [ "$created_policy" = 1 ] && as_root rm -f "$policy"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+        if [ "$created_policy" = 1 ]; then
+            as_root rm -f "$policy"
+            trap - EXIT
+        fi
     else
-        log "postgresql-$POSTGRESQL_MAJOR and redis-server already installed"
+        log "Debian packages already installed (postgresql-$POSTGRESQL_MAJOR, redis-server, wrk)"
     fi
     stop_system_service postgresql
     stop_system_service redis-server
