@@ -29,7 +29,8 @@ lookup for the series and one histogram update; no OTel SDK call (docs/performan
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
@@ -41,7 +42,7 @@ from .. import instruments
 from ..settings import current
 from .asyncpg_sql import operation
 
-__all__ = ["AsyncpgMetricsInstrumentor", "name_pool"]
+__all__ = ["AsyncpgMetricsInstrumentor", "name_pool", "uncounted"]
 
 _logger = logging.getLogger("covet_otel")
 
@@ -50,7 +51,8 @@ ERRORS = instruments.counter("covet_db_query_errors_total")
 SLOW = instruments.counter("covet_db_slow_queries_total")
 
 FALLBACK_LABEL = "default"
-# Set while asyncpg runs statements on its own behalf (copy_from_query's helpers).
+# Set while asyncpg runs statements on its own behalf (copy_from_query's helpers), or inside
+# uncounted().
 _internal: ContextVar[bool] = ContextVar("covet_otel_asyncpg_internal", default=False)
 
 _slow_seconds = 1.0
@@ -67,6 +69,17 @@ def name_pool(pool: Any, name: str) -> Any:
     from . import asyncpg_pools
 
     return asyncpg_pools.name_pool(pool, name)
+
+
+@contextmanager
+def uncounted() -> Iterator[None]:
+    """Statements run inside this block (in this task) are not counted: for probes and other
+    traffic that is not the application's own, such as a health check's `SELECT 1`."""
+    token = _internal.set(True)
+    try:
+        yield
+    finally:
+        _internal.reset(token)
 
 
 def _instrumentation_failed() -> None:

@@ -227,3 +227,39 @@ def test_instrument_and_uninstrument_are_symmetric(database, metrics) -> None:
 
     asyncio.run(main())
     assert metrics.scrape().get(QUERY_COUNT, pool=name, operation="SELECT", outcome="success") == 0
+
+
+def test_covet_enabled_false_leaves_asyncpg_untouched(metrics) -> None:
+    import dataclasses
+
+    from covet_otel import settings as settings_module
+
+    originals = [(owner, attr, owner.__dict__[attr]) for owner, attr, _ in covet_asyncpg_module._targets()]
+    before = settings_module.current()
+    settings_module.set_current(dataclasses.replace(before, enabled=False))
+    instrumentor = AsyncpgMetricsInstrumentor()
+    try:
+        instrumentor.instrument()
+        assert all(owner.__dict__[attr] is original for owner, attr, original in originals)
+    finally:
+        instrumentor.uninstrument()
+        settings_module.set_current(before)
+
+
+def test_uncounted_statements(covet_asyncpg, database, metrics) -> None:
+    from covet_otel.instrumentation.asyncpg import uncounted
+
+    name, dsn = database
+
+    async def main() -> None:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        with uncounted():
+            assert await pool.fetchval("SELECT 1") == 1
+        assert await pool.fetchval("SELECT 2") == 2
+        await pool.close()
+
+    asyncio.run(main())
+    s = metrics.scrape()
+    assert s.value(QUERY_COUNT, pool=name, operation="SELECT", outcome="success") == 1
+    # the acquire is still the pool's: it is counted
+    assert s.value("covet_db_pool_acquire_duration_seconds_count", pool=name, outcome="success") == 2
