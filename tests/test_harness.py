@@ -190,6 +190,13 @@ def test_redis_pause_resume_stop_start(fresh_redis: Redis) -> None:
         assert server.port == port
         assert client.ping() is True
         assert client.get("k") is None, "no persistence: a restarted Redis is empty"
+
+        server.kill()  # a crash: SIGKILL, no shutdown
+        assert not server.running
+        with pytest.raises(redis.exceptions.ConnectionError):
+            client.ping()
+        server.start()
+        assert client.ping() is True
     finally:
         client.close()
 
@@ -299,10 +306,12 @@ def test_prometheus_stop_start_same_port(prometheus_factory) -> None:
     prom.wait_for('up{job="prometheus"} == 1')
     prom.stop()
     assert not port_open("127.0.0.1", port)
+    prom.scrape_targets = {"extra": [prom.address]}  # the configuration is rewritten on every start
     prom.start()
     assert prom.port == port
     # the TSDB survives: the series scraped before the restart is still there
     assert prom.wait_for('count_over_time(up{job="prometheus"}[10m]) >= 1')
+    assert prom.wait_for('up{job="extra"} == 1')
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -209,7 +209,10 @@ class Server:
 
     # -- to override ------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        """One-time setup before the first start (write config, initdb, ...)."""
+        """One-time setup before the first start (initdb, ...)."""
+
+    def _before_start(self) -> None:
+        """Runs before every start (e.g. write the configuration from the current attributes)."""
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -254,6 +257,7 @@ class Server:
         if not self._prepared:
             self._prepare()
             self._prepared = True
+        self._before_start()
         self._log_file = open(self.log_path, "ab")
         self._log_file.write(f"\n==== {time.strftime('%H:%M:%S')} starting {self.name}\n".encode())
         self._log_file.flush()
@@ -687,7 +691,7 @@ class Prometheus(Server):
         self.config_path.write_text(json.dumps(self.config(), indent=2), encoding="utf-8")
         return self.config_path
 
-    def _prepare(self) -> None:
+    def _before_start(self) -> None:
         self.write_config()
 
     def command(self) -> list[str]:
