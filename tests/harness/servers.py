@@ -5,7 +5,7 @@ directory, with its output in ``<workdir>/server.log``. Every server object has:
 
 - ``start()`` (also restarts on the same port, keeping the data directory), ``stop()``, ``kill()``;
 - ``pause()`` / ``resume()`` (SIGSTOP / SIGCONT to the server's whole process group) and the context
-  managers ``paused()`` / ``stopped()``;
+  managers ``paused_ctx()`` / ``stopped()`` (and the ``paused`` property);
 - ``host``, ``port``, ``url``, ``pid``, ``running``, ``log_tail()``;
 - ``cleanup()`` (stop and remove the temporary directory). Servers still alive at interpreter exit
   are cleaned up by an ``atexit`` hook, and, when started from the main thread, each child gets
