@@ -138,6 +138,21 @@ def test_postgres_pause_resume_stop_start(fresh_postgres: PostgreSQL) -> None:
     pg.resume()
     assert asyncio.run(fetch(timeout=10)) == 42
 
+    async def open_connection_hangs_while_paused() -> None:
+        conn = await asyncpg.connect(pg.dsn, timeout=10)
+        try:
+            assert await conn.fetchval("SELECT 1") == 1
+            pg.pause()  # the backend serving this connection is frozen too, not only the postmaster
+            try:
+                with pytest.raises((TimeoutError, asyncio.TimeoutError)):
+                    await conn.fetchval("SELECT v FROM kept", timeout=1.0)
+            finally:
+                pg.resume()
+        finally:
+            conn.terminate()
+
+    asyncio.run(open_connection_hangs_while_paused())
+
     pg.stop()
     assert not pg.running
     assert not port_open("127.0.0.1", port)

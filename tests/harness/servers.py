@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from mirakuru import Executor
 from mirakuru.exceptions import ExecutorError, ProcessFinishedWithError
 
@@ -326,12 +327,21 @@ class Server:
         self.stop()
         return self.start()
 
+    def _tree(self, pid: int) -> list[psutil.Process]:
+        # PostgreSQL backends call setsid(): signalling the process group would leave open
+        # connections answering, so every descendant is signalled by pid
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+
     def pause(self) -> None:
-        """Freeze the server (SIGSTOP to its process group): connections hang instead of failing."""
+        """Freeze the server and every process it forked (SIGSTOP): connections hang instead of failing."""
         pid = self.pid
         if pid is None:
             raise RuntimeError(f"{self.name} is not running")
         os.killpg(pid, signal.SIGSTOP)
+        for process in self._tree(pid):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.suspend()
         self._paused = True
 
     def resume(self) -> None:
@@ -340,6 +350,10 @@ class Server:
             self._paused = False
             return
         os.killpg(pid, signal.SIGCONT)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for process in self._tree(pid):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.resume()
         self._paused = False
 
     @contextlib.contextmanager
