@@ -141,7 +141,7 @@ async def _connection_statement(wrapped: Any, instance: Any, args: tuple, kwargs
         elapsed = perf_counter() - start
         try:
             query = _query_text(args, kwargs)
-            if query is not instance._reset_query:
+            if query is not getattr(instance, "_reset_query", None):
                 _failed(instance, operation(query), elapsed, exc)
         except Exception:
             _instrumentation_failed()
@@ -149,7 +149,7 @@ async def _connection_statement(wrapped: Any, instance: Any, args: tuple, kwargs
     elapsed = perf_counter() - start
     try:
         query = args[0] if args else _query_text(args, kwargs)
-        if query is not instance._reset_query:
+        if query is not getattr(instance, "_reset_query", None):
             _succeeded(instance, operation(query), elapsed)
     except Exception:
         _instrumentation_failed()
