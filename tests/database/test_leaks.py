@@ -103,3 +103,24 @@ def test_leaks_are_detected_on_acquire_without_any_scrape(covet_asyncpg, databas
     asyncio.run(main())
     series = instruments.counter(LEAKED).series(("unscraped", "held_too_long"))
     assert series.value == 1
+
+
+def test_released_connections_never_count(covet_asyncpg, database, metrics, warnings_) -> None:
+    _, dsn = database
+
+    async def main() -> None:
+        pool = await name_pool(asyncpg.create_pool(dsn, min_size=1, max_size=2), "tidy")
+        conn = await pool.acquire()
+        await pool.release(conn)
+        async with pool.acquire() as other:
+            await other.fetchval("SELECT 1")
+        del conn, other  # released proxies the app dropped are not "dropped without release"
+        await asyncio.sleep(0.7)  # past COVET_DB_LEAK_SECONDS since both acquires
+        seen = metrics.scrape()
+        assert seen.value(LEAKED, pool="tidy", reason="held_too_long") == 0
+        assert seen.value(LEAKED, pool="tidy", reason="not_released") == 0
+        assert seen.value("covet_db_pool_health_status", pool="tidy") == 1
+        await pool.close()
+
+    asyncio.run(main())
+    assert leak_warnings(warnings_, "tidy") == []

@@ -120,3 +120,24 @@ def test_pool_label_is_the_database_name_never_user_or_host(
 def test_name_pool_rejects_empty_names() -> None:
     with pytest.raises(ValueError):
         name_pool(object(), " ")
+
+
+def test_pools_sharing_a_name_add_up_and_a_closed_one_does_not_count(
+    covet_asyncpg, no_leaks, database, metrics
+) -> None:
+    _, dsn = database
+    seen = {}
+
+    async def main() -> None:
+        old = await name_pool(asyncpg.create_pool(dsn, min_size=1, max_size=3), "shared")
+        new = await name_pool(asyncpg.create_pool(dsn, min_size=2, max_size=4), "shared")
+        held = await new.acquire()
+        seen["both open"] = gauges(metrics.scrape(), "shared")
+        await old.close()
+        seen["old closed"] = gauges(metrics.scrape(), "shared")
+        await new.release(held)
+        await new.close()
+
+    asyncio.run(main())
+    assert seen["both open"] == {"active": 1, "idle": 2, "size": 3, "min": 3, "max": 7, "health": 1}
+    assert seen["old closed"] == {"active": 1, "idle": 1, "size": 2, "min": 2, "max": 4, "health": 1}
