@@ -94,11 +94,19 @@ _http = _each(
         "HTTP: Starlette request, metrics added", 25, "µs", r"^Starlette: covet adds (?P<value>-?[\d.]+) µs"
     ),
 )
-_startup = _measured(
-    "start-up: CPU added vs the upstream distro (libraries installed)",
-    150,
-    "ms",
-    r"^\| covet\+libs: [^|]+\| [^|]+\| \+?(?P<value>-?\d+) ms \|",
+_startup = _each(
+    _measured(
+        "start-up: CPU added vs the upstream distro",
+        150,
+        "ms",
+        r"^\| covet: [^|]+\| [^|]+\| \+?(?P<value>-?\d+) ms \|",
+    ),
+    _measured(
+        "start-up: the same with asyncpg, redis, starlette installed (the instrumentors import them)",
+        150,
+        "ms",
+        r"^\| covet\+libs: [^|]+\| [^|]+\| \+?(?P<value>-?\d+) ms \|",
+    ),
 )
 _system = _measured(
     "system metrics: one collection (CPU)",
