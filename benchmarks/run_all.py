@@ -48,7 +48,7 @@ def _find(pattern: str, text: str) -> re.Match | None:
 
 def _standard(text: str) -> list[Budget]:
     """Lines `Budget: <what>: <measured> against <limit> -> <verdict>` (this suite's scripts)."""
-    found = re.findall(r"^Budget: (.+?): (.+?) against (.+?) -> (.+)$", text, re.MULTILINE)
+    found = re.findall(r"^Budget: (.+): (.+?) against (.+?) -> (.+)$", text, re.MULTILINE)
     return [(what, limit, measured, _verdict(verdict)) for what, measured, limit, verdict in found]
 
 
