@@ -378,7 +378,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.dsn, args.redis_url)
         return
-    rounds = args.rounds or (1 if args.quick else 7)
+    rounds = args.rounds or (1 if args.quick else 9)
     duration = args.duration or (1 if args.quick else 8)
     wrk_binary()
     backends = Backends().start()
