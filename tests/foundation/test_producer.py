@@ -12,6 +12,16 @@ from covet_otel.export import producer
 DELTA = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
 
 
+def _point(metric, **attributes: str):
+    """The data point with exactly these attributes (other tests may have made other series)."""
+    (found,) = [p for p in metric.data.data_points if dict(p.attributes) == attributes]
+    return found
+
+
+MAIN_SELECT = {"pool": "main", "operation": "SELECT"}
+MAIN_SELECT_OK = {"pool": "main", "operation": "SELECT", "outcome": "success"}
+
+
 def _metrics(reader: InMemoryMetricReader) -> dict:
     data = reader.get_metrics_data()
     out = {}
@@ -47,13 +57,12 @@ def test_cumulative_counter_and_histogram(fresh_instruments) -> None:
     counter.add(3)
     hist.record(0.4)
     second = _metrics(reader)
-    point = second["covet.db.slow.queries"].data.data_points[0]
-    assert point.value == 5 and dict(point.attributes) == {"pool": "main", "operation": "SELECT"}
+    assert _point(second["covet.db.slow.queries"], **MAIN_SELECT).value == 5
     assert second["covet.db.slow.queries"].data.is_monotonic
-    hp = second["covet.db.query.duration"].data.data_points[0]
+    hp = _point(second["covet.db.query.duration"], **MAIN_SELECT_OK)
     assert (hp.count, round(hp.sum, 9), hp.min, hp.max) == (2, 0.6, 0.2, 0.4)
     assert second["covet.db.query.duration"].unit == "s"
-    assert first["covet.db.slow.queries"].data.data_points[0].value == 2
+    assert _point(first["covet.db.slow.queries"], **MAIN_SELECT).value == 2
     provider.shutdown()
 
 
@@ -69,8 +78,8 @@ def test_delta_temporality_sends_differences(fresh_instruments) -> None:
     hist.record(0.4)
     second = _metrics(reader)
     assert second["covet.db.slow.queries"].data.aggregation_temporality == AggregationTemporality.DELTA
-    assert second["covet.db.slow.queries"].data.data_points[0].value == 3
-    hp = second["covet.db.query.duration"].data.data_points[0]
+    assert _point(second["covet.db.slow.queries"], **MAIN_SELECT).value == 3
+    hp = _point(second["covet.db.query.duration"], **MAIN_SELECT_OK)
     assert hp.count == 2 and round(hp.sum, 9) == 0.8 and hp.min is None
     provider.shutdown()
 
