@@ -93,9 +93,7 @@ def record_app_like(provider: Any, series: int, rng: random.Random) -> Any:
     )
     pool = meter.create_gauge("covet.db.connections.active", unit="{connection}")
     cpu = meter.create_gauge("covet.system.cpu.usage", unit="%")
-    http_keys = [
-        {"method": m, "route": r, "status": s} for r in ROUTES for m in METHODS for s in STATUSES
-    ]
+    http_keys = [{"method": m, "route": r, "status": s} for r in ROUTES for m in METHODS for s in STATUSES]
     per_http = max(1, (series - 20) // 2)
     http_keys = http_keys[:per_http]
 
@@ -346,8 +344,10 @@ def main() -> None:
         return
     idle, steady, peak = results["idle"], results["steady"], results["max"]
     print(f"otelcol-covet {results['binary_mib']:.0f} MiB binary, {os.cpu_count()} cores")
-    print(f"idle (Redis + host scrapes only): RSS {idle['rss_mib_max']:.0f} MiB, "
-          f"CPU {idle['cpu_percent_of_one_core']:.1f}% of one core")
+    print(
+        f"idle (Redis + host scrapes only): RSS {idle['rss_mib_max']:.0f} MiB, "
+        f"CPU {idle['cpu_percent_of_one_core']:.1f}% of one core"
+    )
     print(
         f"steady: {args.processes} processes x ~{args.series} series every {args.interval:g} s: "
         f"{steady['points_per_s']:.0f} points/s accepted, RSS max {steady['rss_mib_max']:.0f} MiB, "

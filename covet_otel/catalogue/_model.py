@@ -23,16 +23,50 @@ GROUPS = (
 # Second-scale boundaries: a 10 ms query must land in a bucket that tells it apart from a
 # 100 ms one (the SDK default boundaries are for milliseconds: 0.01 s would fall in "5").
 SECONDS_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
 )
 # Long-running jobs (backups, migrations) take minutes to hours.
 JOB_SECONDS_BUCKETS: tuple[float, ...] = (
-    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    1.0,
+    5.0,
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
 )
 # Request and response bodies: 100 B to 100 MB on a roughly x4 scale.
 BYTES_BUCKETS: tuple[float, ...] = (
-    100.0, 1_000.0, 4_000.0, 16_000.0, 64_000.0, 256_000.0, 1_000_000.0, 4_000_000.0,
-    16_000_000.0, 100_000_000.0,
+    100.0,
+    1_000.0,
+    4_000.0,
+    16_000.0,
+    64_000.0,
+    256_000.0,
+    1_000_000.0,
+    4_000_000.0,
+    16_000_000.0,
+    100_000_000.0,
 )
 
 # Label values that are not in a label's allowed set are reported as this value.

@@ -4,17 +4,29 @@ from ._model import OTHER, Label, MetricDef
 
 METRICS = (
     MetricDef(
-        "covet_security_rate_limited_total", "counter", "{request}", "security", "sdk",
+        "covet_security_rate_limited_total",
+        "counter",
+        "{request}",
+        "security",
+        "sdk",
         "Requests rejected by a rate limiter.",
         (Label("reason", ("ip", "user", "api_key", "endpoint", "global", OTHER)),),
     ),
     MetricDef(
-        "covet_security_permission_denied_total", "counter", "{event}", "security", "sdk",
+        "covet_security_permission_denied_total",
+        "counter",
+        "{event}",
+        "security",
+        "sdk",
         "Authorisation decisions that denied access.",
         (Label("reason", ("missing_role", "missing_scope", "ownership", "policy", OTHER)),),
     ),
     MetricDef(
-        "covet_security_invalid_tokens_total", "counter", "{token}", "security", "sdk",
+        "covet_security_invalid_tokens_total",
+        "counter",
+        "{token}",
+        "security",
+        "sdk",
         "Invalid or forged tokens presented to the application.",
         (
             Label("token_type", ("csrf", "jwt", "signature", "api_key", "session", OTHER)),
@@ -22,12 +34,20 @@ METRICS = (
         ),
     ),
     MetricDef(
-        "covet_business_events_total", "counter", "{event}", "business", "sdk",
+        "covet_business_events_total",
+        "counter",
+        "{event}",
+        "business",
+        "sdk",
         "Business events (orders placed, sign-ups...) by declared event name.",
         (Label("event", description="declared with declare_business_event; undeclared: other"),),
     ),
     MetricDef(
-        "covet_business_value_total", "counter", "", "business", "sdk",
+        "covet_business_value_total",
+        "counter",
+        "",
+        "business",
+        "sdk",
         "Business value (revenue...) added by declared event name and currency.",
         (
             Label("event", description="a name declared with declare_business_event"),

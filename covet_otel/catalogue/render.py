@@ -112,8 +112,6 @@ def as_markdown(defs: tuple[MetricDef, ...] = CATALOGUE) -> str:
         "| Metric | Bucket upper bounds |",
         "|---|---|",
     ]
-    out += [
-        f"| `{d.name}` | {', '.join(f'{b:g}' for b in d.buckets)} |" for d in defs if d.buckets
-    ]
+    out += [f"| `{d.name}` | {', '.join(f'{b:g}' for b in d.buckets)} |" for d in defs if d.buckets]
     out.append("")
     return "\n".join(out)

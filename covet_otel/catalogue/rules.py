@@ -4,7 +4,11 @@ from ._model import Label, MetricDef
 
 METRICS = (
     MetricDef(
-        "covet_cache_hit_ratio", "gauge", "1", "cache", "rule",
+        "covet_cache_hit_ratio",
+        "gauge",
+        "1",
+        "cache",
+        "rule",
         "Share of read keys found over the last 5 minutes, per job: "
         "rate(hits) / (rate(hits) + rate(misses)).",
         (Label("job"),),

@@ -62,9 +62,21 @@ def start_redis() -> LocalServer | None:
     port = _free_port()
     workdir = tempfile.mkdtemp(prefix="covet-demo-redis-")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     if not _wait_port(port, 10):
         proc.kill()
@@ -96,16 +108,34 @@ def start_postgres() -> LocalServer | None:
 
     init = subprocess.run(
         [os.path.join(bindir, "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=preexec, cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=preexec,
+        cwd=workdir,
     )
     if init.returncode != 0:
         shutil.rmtree(workdir, ignore_errors=True)
         return None
     port = _free_port()
     proc = subprocess.Popen(
-        [os.path.join(bindir, "postgres"), "-D", data, "-p", str(port), "-h", "127.0.0.1",
-         "-k", workdir, "-c", "fsync=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=preexec, cwd=workdir,
+        [
+            os.path.join(bindir, "postgres"),
+            "-D",
+            data,
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            workdir,
+            "-c",
+            "fsync=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=preexec,
+        cwd=workdir,
     )
     if not _wait_port(port, 30):
         proc.kill()

@@ -24,7 +24,9 @@ VARIANTS = COLLECTOR_DIR / "variants"
 def collector_binary() -> Path:
     out = subprocess.run(
         ["bash", str(COLLECTOR_DIR / "build.sh"), "--print-binary"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     path = Path(out)
     if not (path.is_file() and path.stat().st_mode & 0o111):

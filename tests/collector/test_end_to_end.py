@@ -131,7 +131,9 @@ def test_sdk_otlp_push_arrives_under_the_python_exporters_names_and_labels(
     script.write_text(SDK_APP)
     app = subprocess.Popen(
         [sys.executable, str(script), collector.otlp_endpoint, str(app_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert app.stdout is not None and app.stdout.readline().strip() == "ready"

@@ -74,7 +74,7 @@ MALFORMED = {
     "bad-ottl": (
         "receivers: {otlp: {protocols: {http: {}}}}\n"
         "processors: {transform: {metric_statements: [{context: metric,"
-        " statements: ['set(metric.name, \"x\") where metric.nme == \"y\"']}]}}\n"
+        ' statements: [\'set(metric.name, "x") where metric.nme == "y"\']}]}}\n'
         "exporters: {prometheus: {endpoint: '127.0.0.1:0'}}\n"
         "service: {pipelines: {metrics: {receivers: [otlp], processors: [transform],"
         " exporters: [prometheus]}}}\n",
