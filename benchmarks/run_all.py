@@ -8,9 +8,11 @@ The benchmarks run one after the other, never in parallel (they measure CPU time
 output lands in the page between `<!-- generated: NAME -->` and `<!-- /generated: NAME -->`, inside
 the `## ...` section of its area (appended at the section's end the first time; a missing section
 gets created at the end of the page); everything outside those markers is hand-written prose and
-is kept as it is. The `summary` block is the table of every budget, read from the scripts' outputs,
-and the `machine` block says where and when the figures were taken. Outputs are also saved under
-.benchmarks/results/, and `--from-saved` rebuilds the page from them without running anything.
+is kept as it is. The `summary` block is the table of every budget, read from the scripts' outputs
+(with `--only`, the other scripts' saved outputs), and the `machine` block says where and when the
+last whole run took place (each script's output also carries its own date and load average).
+Outputs are also saved under .benchmarks/results/, and `--from-saved` rebuilds the page from them
+without running anything.
 """
 
 from __future__ import annotations
@@ -271,10 +273,14 @@ def main() -> None:
         for bench in selected:
             if bench.name in outputs:
                 page = put_block(page, bench.name, as_markdown(outputs[bench.name]), bench.heading)
-        if not args.only:  # the summary and the run's description cover the whole page
-            page = put_block(page, "summary", summary(outputs), None)
-            if not args.from_saved:
-                page = put_block(page, "machine", machine(started, load_before, args.quick), None)
+        # the summary covers every budget: scripts not run now count with their saved output
+        for bench in BENCHES:
+            saved = SAVED / f"{bench.name}{'.quick' if args.quick else ''}.txt"
+            if bench.name not in outputs and saved.exists():
+                outputs[bench.name] = saved.read_text().strip()
+        page = put_block(page, "summary", summary(outputs), None)
+        if not args.only and not args.from_saved:  # the run's description is a whole run's
+            page = put_block(page, "machine", machine(started, load_before, args.quick), None)
         doc.write_text(page)
         print(f"[run_all] rewrote {doc}", file=sys.stderr)
     if failed:
