@@ -28,16 +28,17 @@ from pathlib import Path
 from typing import ClassVar
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+sys.path.append(str(REPO / "benchmarks"))  # after the standard library: benchmarks/http.py
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 import wrapt  # noqa: E402
+from _util import null_tracer_provider  # noqa: E402
 from harness import Redis, free_port  # noqa: E402
 from opentelemetry.instrumentation.redis import RedisInstrumentor  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 
 import covet_otel  # noqa: E402
 from covet_otel.instrumentation import redis as covet_redis  # noqa: E402
@@ -48,16 +49,7 @@ BLOCKS = 10
 BUDGET_US = 4.0
 
 
-class NullExporter(SpanExporter):
-    def export(self, spans: object) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-
-_tracer_provider = TracerProvider()
-_tracer_provider.add_span_processor(SimpleSpanProcessor(NullExporter()))
+_tracer_provider = null_tracer_provider()
 
 VARIANTS: dict[str, tuple[bool, bool, bool]] = {  # covet, upstream, empty wrapt wrapper
     "bare": (False, False, False),

@@ -27,14 +27,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 # benchmarks/ holds http.py, which would shadow the standard library's http package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+sys.path.append(str(REPO / "benchmarks"))  # after the standard library: benchmarks/http.py
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 import asyncpg  # noqa: E402
+from _util import null_tracer_provider  # noqa: E402
 from harness import PostgreSQL  # noqa: E402
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: E402
-from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult  # noqa: E402
 
 from covet_otel.instrumentation.asyncpg import AsyncpgMetricsInstrumentor  # noqa: E402
 
@@ -42,16 +42,7 @@ ROUNDS = 5
 BUDGET_US = 5.0
 
 
-class NullExporter(SpanExporter):
-    def export(self, spans: object) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-
-_tracer_provider = TracerProvider()
-_tracer_provider.add_span_processor(SimpleSpanProcessor(NullExporter()))
+_tracer_provider = null_tracer_provider()
 
 
 def _set(covet: bool, upstream: bool) -> None:
