@@ -11,50 +11,40 @@ from typing import Any
 import pytest
 from harness import Alertmanager, PostgreSQL, Prometheus, Redis
 from harness import free_port as _free_port
+from harness.servers import Server
+
+
+def _running(server: Server) -> Iterator[Server]:
+    """Start a server for a fixture and clean it up (stopped, files removed) after."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgreSQL]:
     """One PostgreSQL for the session. Do not stop or pause it: use ``fresh_postgres`` for that."""
-    server = PostgreSQL()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from _running(PostgreSQL())
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[Redis]:
     """One Redis for the session. Do not stop or pause it: use ``fresh_redis`` for that."""
-    server = Redis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from _running(Redis())
 
 
 @pytest.fixture
 def fresh_postgres() -> Iterator[PostgreSQL]:
     """A PostgreSQL of this test's own, free to be stopped, paused or restarted."""
-    server = PostgreSQL()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from _running(PostgreSQL())
 
 
 @pytest.fixture
 def fresh_redis() -> Iterator[Redis]:
     """A Redis of this test's own, free to be stopped, paused or restarted."""
-    server = Redis()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.cleanup()
+    yield from _running(Redis())
 
 
 @pytest.fixture
