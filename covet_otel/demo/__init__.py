@@ -97,6 +97,9 @@ async def _main(args: argparse.Namespace) -> int:
             redis_url = rd.url
             _say(f"started a local Redis at {rd.url}")
 
+    if database_url is None or redis_url is None:
+        _say("without a database and Redis, /items answers 503 (pass --database-url and --redis-url)")
+
     import uvicorn
 
     app = build_app(Backends(database_url, redis_url))
