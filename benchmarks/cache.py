@@ -29,7 +29,7 @@ from typing import ClassVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
-sys.path.append(str(REPO / "benchmarks"))  # after the standard library: benchmarks/http.py
+sys.path.append(str(REPO / "benchmarks"))  # after the standard library
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# benchmarks/ holds http.py, which would shadow the standard library's http package
+# the script's folder goes last: a script there named like a stdlib module must not shadow it
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
-sys.path.append(str(REPO / "benchmarks"))  # after the standard library: benchmarks/http.py
+sys.path.append(str(REPO / "benchmarks"))  # after the standard library
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 

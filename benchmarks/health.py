@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-# benchmarks/http.py would shadow the standard library's http (http.server, used by the standalone
-# health server): keep this folder off the import path and load _util by file
+# a script in this folder named like a stdlib module must not shadow it (http.server is used by
+# the standalone health server): keep the folder off the import path and load _util by file
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent / "tests"))  # the harness starts PostgreSQL and Redis
 _spec = importlib.util.spec_from_file_location("_bench_util", HERE / "_util.py")

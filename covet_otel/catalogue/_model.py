@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Kind = Literal["counter", "updowncounter", "histogram", "gauge"]
@@ -107,7 +108,7 @@ class MetricDef:
         if self.kind == "histogram" and self.source == "sdk" and self.buckets is None:
             raise ValueError(f"{self.name}: histograms need explicit bucket boundaries")
 
-    @property
+    @cached_property  # read for every series at every collection
     def label_names(self) -> tuple[str, ...]:
         return tuple(label.name for label in self.labels)
 

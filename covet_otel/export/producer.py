@@ -143,8 +143,9 @@ def _metric(
     observed = bool(instrument.callbacks) and d.kind != "histogram"
     temporality = _temporality(instrument, prefs, observed)
     points: list[Any] = []
+    label_names = d.label_names
     for labels, values in states.items():
-        attributes = dict(zip(d.label_names, labels))
+        attributes = dict(zip(label_names, labels))
         if d.kind == "histogram":
             points.append(
                 _histogram_point(d.name, attributes, labels, values, instrument, temporality, state, now)
