@@ -340,7 +340,8 @@ def test_error_rate_check_reads_http_requests_of_the_last_window(metrics) -> Non
     requests = instruments.counter("covet_http_requests_total")
     requests.series(("GET", "/old", "500")).add(1000)  # before the check existed: not in its window
     registry = HealthRegistry(cache_seconds=0.01, timeout=1)
-    registry.add(error_rate_check(window_seconds=0.3, min_requests=10))
+    # a window long enough that a loaded CI machine cannot stretch the steps below past it
+    registry.add(error_rate_check(window_seconds=2.0, min_requests=10))
 
     def result() -> tuple[str, object]:
         time.sleep(0.02)
@@ -353,7 +354,7 @@ def test_error_rate_check_reads_http_requests_of_the_last_window(metrics) -> Non
     assert result() == ("warn", 5.0)
     requests.series(("GET", "/items/{id}", "500")).add(50)
     assert result() == ("fail", 36.667)  # 55 of 150 in the window
-    time.sleep(0.35)
+    time.sleep(2.1)
     requests.series(("GET", "/items/{id}", "200")).add(5)  # few requests in the new window
     assert result() == ("pass", 0.0)
 
