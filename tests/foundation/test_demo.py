@@ -10,6 +10,20 @@ from covet_fixtures import free_tcp_port
 from harness import tools
 
 
+def _demo(*args: str) -> tuple[subprocess.CompletedProcess, int]:
+    """Run `covet-otel demo` on free ports; returns the finished process and its metrics port."""
+    port, metrics_port = free_tcp_port(), free_tcp_port()
+    cli = str(Path(sys.executable).with_name("covet-otel"))
+    result = subprocess.run(
+        [cli, "demo", *args, "--port", str(port), "--metrics-port", str(metrics_port)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, metrics_port
+
+
 def test_demo_starts_servers_drives_traffic_and_summarises_what_it_measured() -> None:
     tools.postgres_bin_dir()  # under CI=true a missing server is a failure, as everywhere
     tools.redis_server()
