@@ -79,23 +79,26 @@ async def _main(args: argparse.Namespace) -> int:
     instrumented = _instrument()
 
     started: list[servers.LocalServer] = []
-    database_url, redis_url = args.database_url, args.redis_url
-    if database_url is None and not args.no_local_servers:
-        pg = servers.start_postgres()
-        if pg is None:
-            _say("skipped PostgreSQL: no server binaries found (install postgresql or pass --database-url)")
-        else:
-            started.append(pg)
-            database_url = pg.url
-            _say(f"started a local PostgreSQL at {pg.url}")
-    if redis_url is None and not args.no_local_servers:
-        rd = servers.start_redis()
-        if rd is None:
-            _say("skipped Redis: redis-server not found (install redis-server or pass --redis-url)")
-        else:
-            started.append(rd)
-            redis_url = rd.url
-            _say(f"started a local Redis at {rd.url}")
+
+    def local(url: str | None, start: Any, what: str, hint: str) -> str | None:
+        if url is not None or args.no_local_servers:
+            return url
+        server = start()
+        if server is None:
+            _say(f"skipped {what}: {hint}")
+            return None
+        started.append(server)
+        _say(f"started a local {what} at {server.url}")
+        return server.url
+
+    database_url = local(
+        args.database_url, servers.start_postgres, "PostgreSQL",
+        "no server binaries found (install postgresql or pass --database-url)",
+    )  # fmt: skip
+    redis_url = local(
+        args.redis_url, servers.start_redis, "Redis",
+        "redis-server not found (install redis-server or pass --redis-url)",
+    )  # fmt: skip
 
     if database_url is None or redis_url is None:
         _say("without a database and Redis, /items answers 503 (pass --database-url and --redis-url)")
