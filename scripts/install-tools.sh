@@ -2,7 +2,8 @@
 # Install every real component the tests and the demo start (see docs/testing.md):
 #   - PostgreSQL server and redis-server from Debian packages (system services left stopped and disabled:
 #     the tests start their own instances on free loopback ports);
-#   - prometheus + promtool, alertmanager + amtool, dashboard-linter, built from the Go module proxy
+#   - prometheus-postgres-exporter from Debian (PostgreSQL server metrics for the collector's prometheus receiver);
+#   - prometheus + promtool, alertmanager + amtool, victoria-metrics (scale-out store), built from the Go module proxy
 #     into ${COVET_TOOLS_DIR:-$HOME/.cache/covet-otel/tools}, one directory per pinned version;
 #   - the collector distribution, through collector/build.sh when that script exists.
 # Versions come from tools/versions.env only. Idempotent: a second run with the same pins is a no-op.
@@ -15,7 +16,7 @@ source "$ROOT/tools/versions.env"
 : "${POSTGRESQL_MAJOR:?POSTGRESQL_MAJOR is not set in tools/versions.env}"
 : "${PROMETHEUS_MODULE_VERSION:?PROMETHEUS_MODULE_VERSION is not set in tools/versions.env}"
 : "${ALERTMANAGER_VERSION:?ALERTMANAGER_VERSION is not set in tools/versions.env}"
-: "${DASHBOARD_LINTER_VERSION:?DASHBOARD_LINTER_VERSION is not set in tools/versions.env}"
+: "${VICTORIAMETRICS_VERSION:?VICTORIAMETRICS_VERSION is not set in tools/versions.env}"
 
 COVET_TOOLS_DIR="${COVET_TOOLS_DIR:-$HOME/.cache/covet-otel/tools}"
 export COVET_TOOLS_DIR
@@ -61,6 +62,7 @@ install_debian_packages() {
     local missing=()
     [ -x "$PG_BIN/postgres" ] && [ -x "$PG_BIN/initdb" ] || missing+=("postgresql-$POSTGRESQL_MAJOR")
     command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+    [ -x /usr/bin/prometheus-postgres-exporter ] || missing+=(prometheus-postgres-exporter)
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # load generator of benchmarks/reference_endpoint.py
     if [ "${#missing[@]}" -gt 0 ]; then
         command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} by hand"
@@ -85,6 +87,7 @@ install_debian_packages() {
     fi
     stop_system_service postgresql
     stop_system_service redis-server
+    stop_system_service prometheus-postgres-exporter
     "$PG_BIN/postgres" --version >&2 || die "$PG_BIN/postgres does not run"
     redis-server --version >&2 || die "redis-server does not run"
 }
@@ -92,17 +95,15 @@ install_debian_packages() {
 # ---------------------------------------------------------------------------------------------------
 # Go tools
 # ---------------------------------------------------------------------------------------------------
+# Go modules come from the Go module proxy only (no direct VCS fallback), as in collector/build.sh
+export GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 export GOFLAGS="${GOFLAGS:-} -mod=mod -buildvcs=false"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 GO_BUILD_FLAGS=(-p "$(nproc 2>/dev/null || echo 2)" -trimpath)
 
 # Module versions that the checksum database does not list (its lookup answers 404), with the module
-# checksum this script verifies instead. Only these modules skip the checksum database (GONOSUMDB), and
-# only at exactly these versions; their dependencies are still checked against their go.sum.
-#   dashboard-linter 1765d94aec4a (2024-12-24): the content served equals the upstream git commit.
-declare -A PINNED_MODULE_SUMS=(
-    ["github.com/grafana/dashboard-linter@v0.0.0-20241224134444-1765d94aec4a"]="h1:wpyAYX8+Rqu0LIEE7zXBR/qjBH4t0yXvqlRGa1wD5rg="
-)
+# checksum this script verifies instead (none at present).
+declare -A PINNED_MODULE_SUMS=()
 
 # go_tool NAME MODULE VERSION TAGS LDFLAGS VERIFY_ARG PKG...
 #   Builds the packages PKG... (paths relative to MODULE, "." for its root) of MODULE@VERSION with build
@@ -224,8 +225,10 @@ install_go_tools() {
     go_tool alertmanager github.com/prometheus/alertmanager "$ALERTMANAGER_VERSION" "" \
         "$(version_ldflags "${ALERTMANAGER_VERSION#v}")" --version \
         cmd/alertmanager cmd/amtool
-    # dashboard-linter has no --version flag; `rules` lists its lint rules and exits 0
-    go_tool dashboard-linter github.com/grafana/dashboard-linter "$DASHBOARD_LINTER_VERSION" "" "-s -w" rules .
+    # VictoriaMetrics single-node: the scale-out store the remote-write variant is proven against
+    go_tool victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics "$VICTORIAMETRICS_VERSION" "" \
+        "-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-$VICTORIAMETRICS_VERSION" \
+        -version app/victoria-metrics
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from opentelemetry.sdk.resources import Resource
 def test_versions_are_pinned() -> None:
     pins = tools.versions()
     assert pins["PROMETHEUS_MODULE_VERSION"].startswith("v0.3"), "Prometheus 3.x module tags are v0.3MM.P"
-    for key in ("ALERTMANAGER_VERSION", "DASHBOARD_LINTER_VERSION", "POSTGRESQL_MAJOR"):
+    for key in ("ALERTMANAGER_VERSION", "VICTORIAMETRICS_VERSION", "POSTGRESQL_MAJOR"):
         assert pins[key], f"{key} is empty in tools/versions.env"
 
 
@@ -73,11 +73,11 @@ def test_go_tool_reports_pinned_version(name: str, arg: str) -> None:
     assert f"version {expected}" in text, text
 
 
-def test_dashboard_linter_lists_rules() -> None:
+def test_victoria_metrics_reports_its_pinned_version() -> None:
     out = subprocess.run(
-        [tools.dashboard_linter(), "rules"], capture_output=True, text=True, timeout=30, check=True
+        [tools.victoria_metrics(), "-version"], capture_output=True, text=True, timeout=30, check=True
     )
-    assert "template-datasource-rule" in out.stdout, out.stdout
+    assert tools.version("VICTORIAMETRICS_VERSION") in out.stdout + out.stderr, out.stdout
 
 
 # ---------------------------------------------------------------------------------------------------

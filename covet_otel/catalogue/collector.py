@@ -1,11 +1,39 @@
 """Metrics the collector adds from the servers themselves (replacing the postgres, redis and node
 exporters of the CovetPy pack). The collector's transform step renames the receivers' OTel names
-(`receiver`) to these; labels are what remains after its cardinality guard."""
+(`receiver: ...`) or postgres_exporter's series (`postgres_exporter: ...`) to these; labels are what
+remains after its cardinality guard."""
 
 from ._model import Label, MetricDef
 
 DATABASE = Label("database", description="PostgreSQL database name")
 STATE = Label("state", description="memory or filesystem state as the hostmetrics receiver names it")
+PG_STATE = Label(
+    "state",
+    (
+        "active",
+        "idle",
+        "idle in transaction",
+        "idle in transaction (aborted)",
+        "fastpath function call",
+        "disabled",
+    ),
+    "backend state as pg_stat_activity names it",
+)
+LOCK_MODE = Label(
+    "mode",
+    (
+        "accesssharelock",
+        "rowsharelock",
+        "rowexclusivelock",
+        "shareupdateexclusivelock",
+        "sharelock",
+        "sharerowexclusivelock",
+        "exclusivelock",
+        "accessexclusivelock",
+        "sireadlock",
+    ),
+    "lock mode, lower case as postgres_exporter reports it",
+)
 
 METRICS = (
     # Redis receiver
@@ -54,16 +82,36 @@ METRICS = (
         "Connections Redis rejected because of the maxclients limit.",
         notes="receiver: redis.connections.rejected",
     ),
-    # PostgreSQL receiver
+    # PostgreSQL server, through postgres_exporter (scraped by the collector's prometheus receiver;
+    # collector/postgresql.yaml renames). notes: "postgres_exporter: <its series name>".
+    MetricDef(
+        "covet_postgresql_up",
+        "gauge",
+        "",
+        "database",
+        "collector",
+        "Whether postgres_exporter could connect to the server: 1 = up, 0 = down.",
+        notes="postgres_exporter: pg_up",
+    ),
     MetricDef(
         "covet_postgresql_backends",
         "gauge",
         "{connection}",
         "database",
         "collector",
-        "Server connections per database.",
+        "Server connections per database (pg_stat_database.numbackends).",
         (DATABASE,),
-        notes="receiver: postgresql.backends",
+        notes="postgres_exporter: pg_stat_database_numbackends",
+    ),
+    MetricDef(
+        "covet_postgresql_connections",
+        "gauge",
+        "{connection}",
+        "database",
+        "collector",
+        "Server connections per database by state (pg_stat_activity).",
+        (DATABASE, PG_STATE),
+        notes="postgres_exporter: pg_stat_activity_count",
     ),
     MetricDef(
         "covet_postgresql_connections_max",
@@ -72,7 +120,17 @@ METRICS = (
         "database",
         "collector",
         "Server max_connections setting.",
-        notes="receiver: postgresql.connection.max",
+        notes="postgres_exporter: pg_settings_max_connections",
+    ),
+    MetricDef(
+        "covet_postgresql_locks",
+        "gauge",
+        "{lock}",
+        "database",
+        "collector",
+        "Locks held or awaited per database and lock mode (pg_locks).",
+        (DATABASE, LOCK_MODE),
+        notes="postgres_exporter: pg_locks_count",
     ),
     MetricDef(
         "covet_postgresql_db_size_bytes",
@@ -82,7 +140,7 @@ METRICS = (
         "collector",
         "Disk space used by each database.",
         (DATABASE,),
-        notes="receiver: postgresql.db_size",
+        notes="postgres_exporter: pg_database_size_bytes",
     ),
     MetricDef(
         "covet_postgresql_commits_total",
@@ -92,7 +150,7 @@ METRICS = (
         "collector",
         "Committed transactions per database.",
         (DATABASE,),
-        notes="receiver: postgresql.commits",
+        notes="postgres_exporter: pg_stat_database_xact_commit",
     ),
     MetricDef(
         "covet_postgresql_rollbacks_total",
@@ -102,7 +160,7 @@ METRICS = (
         "collector",
         "Rolled back transactions per database.",
         (DATABASE,),
-        notes="receiver: postgresql.rollbacks",
+        notes="postgres_exporter: pg_stat_database_xact_rollback",
     ),
     MetricDef(
         "covet_postgresql_deadlocks_total",
@@ -112,7 +170,58 @@ METRICS = (
         "collector",
         "Deadlocks detected per database.",
         (DATABASE,),
-        notes="receiver: postgresql.deadlocks",
+        notes="postgres_exporter: pg_stat_database_deadlocks",
+    ),
+    MetricDef(
+        "covet_postgresql_blocks_hit_total",
+        "counter",
+        "{block}",
+        "database",
+        "collector",
+        "Block reads served from shared buffers per database.",
+        (DATABASE,),
+        notes="postgres_exporter: pg_stat_database_blks_hit",
+    ),
+    MetricDef(
+        "covet_postgresql_blocks_read_total",
+        "counter",
+        "{block}",
+        "database",
+        "collector",
+        "Block reads that missed shared buffers (read from the OS or disk) per database.",
+        (DATABASE,),
+        notes="postgres_exporter: pg_stat_database_blks_read",
+    ),
+    MetricDef(
+        "covet_postgresql_oldest_transaction_age_seconds",
+        "gauge",
+        "s",
+        "database",
+        "collector",
+        "Age of the oldest open transaction per database (0 when none is open): long ones hold "
+        "locks and block vacuum.",
+        (DATABASE,),
+        notes="postgres_exporter: covet_pg_oldest_xact_age_seconds (collector/postgres_exporter/queries.yaml)",
+    ),
+    MetricDef(
+        "covet_postgresql_xid_age",
+        "gauge",
+        "{transaction}",
+        "database",
+        "collector",
+        "Transaction-ID age of each database (age(datfrozenxid)): wraparound protection stops "
+        "writes near 2^31; autovacuum should keep it under autovacuum_freeze_max_age.",
+        (DATABASE,),
+        notes="postgres_exporter: covet_pg_database_xid_age (collector/postgres_exporter/queries.yaml)",
+    ),
+    MetricDef(
+        "covet_postgresql_replication_lag_seconds",
+        "gauge",
+        "s",
+        "database",
+        "collector",
+        "Replay lag of this server behind its primary (0 on a primary).",
+        notes="postgres_exporter: covet_pg_replication_lag_seconds (collector/postgres_exporter/queries.yaml)",
     ),
     # Host metrics receiver
     MetricDef(

@@ -27,7 +27,7 @@ GO_TOOLS: dict[str, tuple[str, str]] = {
     "promtool": ("prometheus", "PROMETHEUS_MODULE_VERSION"),
     "alertmanager": ("alertmanager", "ALERTMANAGER_VERSION"),
     "amtool": ("alertmanager", "ALERTMANAGER_VERSION"),
-    "dashboard-linter": ("dashboard-linter", "DASHBOARD_LINTER_VERSION"),
+    "victoria-metrics": ("victoria-metrics", "VICTORIAMETRICS_VERSION"),
 }
 
 
@@ -85,7 +85,7 @@ def _executable(path: Path) -> bool:
 
 def go_tool(name: str) -> Path:
     """Path of a Go tool built for the pinned version (prometheus, promtool, alertmanager, amtool,
-    dashboard-linter)."""
+    victoria-metrics)."""
     if name not in GO_TOOLS:
         raise KeyError(f"unknown Go tool {name!r}; known: {sorted(GO_TOOLS)}")
     package, key = GO_TOOLS[name]
@@ -112,8 +112,8 @@ def amtool() -> Path:
     return go_tool("amtool")
 
 
-def dashboard_linter() -> Path:
-    return go_tool("dashboard-linter")
+def victoria_metrics() -> Path:
+    return go_tool("victoria-metrics")
 
 
 def postgres_bin_dir() -> Path:
