@@ -201,7 +201,7 @@ METRICS = (
         "Age of the oldest open transaction per database (0 when none is open): long ones hold "
         "locks and block vacuum.",
         (DATABASE,),
-        notes="postgres_exporter: covet_pg_oldest_xact_age_seconds (collector/postgres_exporter/queries.yaml)",
+        notes="postgres_exporter: covet_pg_oldest_xact_age_seconds (collector/postgres_exporter/)",
     ),
     MetricDef(
         "covet_postgresql_xid_age",
@@ -212,7 +212,7 @@ METRICS = (
         "Transaction-ID age of each database (age(datfrozenxid)): wraparound protection stops "
         "writes near 2^31; autovacuum should keep it under autovacuum_freeze_max_age.",
         (DATABASE,),
-        notes="postgres_exporter: covet_pg_database_xid_age (collector/postgres_exporter/queries.yaml)",
+        notes="postgres_exporter: covet_pg_database_xid_age (collector/postgres_exporter/)",
     ),
     MetricDef(
         "covet_postgresql_replication_lag_seconds",
@@ -221,7 +221,7 @@ METRICS = (
         "database",
         "collector",
         "Replay lag of this server behind its primary (0 on a primary).",
-        notes="postgres_exporter: covet_pg_replication_lag_seconds (collector/postgres_exporter/queries.yaml)",
+        notes="postgres_exporter: covet_pg_replication_lag_seconds (collector/postgres_exporter/)",
     ),
     # Host metrics receiver
     MetricDef(

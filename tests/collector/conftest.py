@@ -18,6 +18,7 @@ from harness.servers import _http_ok
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_DIR = REPO / "collector"
 CONFIG = COLLECTOR_DIR / "config.yaml"
+POSTGRESQL = COLLECTOR_DIR / "postgresql.yaml"
 VARIANTS = COLLECTOR_DIR / "variants"
 
 
@@ -132,3 +133,15 @@ def collector_scrape_config(collector: Collector, job: str = "otelcol") -> dict[
         "scrape_interval": "1s",
         "static_configs": [{"targets": [f"127.0.0.1:{collector.port}"]}],
     }
+
+
+@pytest.fixture
+def postgres_exporter(postgres) -> Iterator[Any]:
+    """postgres_exporter for the session PostgreSQL, as the shipped collector/postgresql.yaml expects it."""
+    from harness import PostgresExporter
+
+    exporter = PostgresExporter(postgres)
+    try:
+        yield exporter.start()
+    finally:
+        exporter.cleanup()

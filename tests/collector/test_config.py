@@ -1,5 +1,6 @@
 """The shipped config against the metric catalogue: every collector-sourced metric is renamed from its
-receiver name to its catalogue OTel name, its unit pinned and its labels limited to the catalogue's."""
+receiver (or postgres_exporter series) name to its catalogue OTel name, its unit pinned and its labels
+limited to the catalogue's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import CONFIG, VARIANTS
+from conftest import CONFIG, POSTGRESQL, VARIANTS
 
 from covet_otel.catalogue import CATALOGUE
 
@@ -20,14 +21,24 @@ def load(path=CONFIG) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def receiver_name(notes: str) -> str:
-    match = re.search(r"receiver: ([\w.]+)", notes)
-    assert match, f"catalogue notes without 'receiver: <otel name>': {notes!r}"
-    return match.group(1)
+# where each source's renames live: (config file, transform processor)
+TRANSFORMS = {
+    "receiver": (CONFIG, "transform/covet_names"),
+    "postgres_exporter": (POSTGRESQL, "transform/postgresql_names"),
+}
 
 
-def statements(config: dict[str, Any], context: str) -> list[str]:
-    groups = config["processors"]["transform/covet_names"]["metric_statements"]
+def source_name(notes: str) -> tuple[str, str]:
+    """(source kind, name at the source) from notes such as 'receiver: redis.memory.used'."""
+    match = re.search(r"(receiver|postgres_exporter): ([\w.]+)", notes)
+    assert match, (
+        f"catalogue notes without 'receiver: <otel name>' or 'postgres_exporter: <series>': {notes!r}"
+    )
+    return match.group(1), match.group(2)
+
+
+def statements(config: dict[str, Any], context: str, processor: str = "transform/covet_names") -> list[str]:
+    groups = config["processors"][processor]["metric_statements"]
     return [s for g in groups if g["context"] == context for s in g["statements"]]
 
 
@@ -37,10 +48,11 @@ def test_there_are_collector_metrics() -> None:
 
 @pytest.mark.parametrize("metric", COLLECTOR_METRICS, ids=lambda d: d.name)
 def test_each_collector_metric_is_renamed_unit_pinned_and_label_guarded(metric) -> None:
-    config = load()
-    receiver = receiver_name(metric.notes)
-    metric_stmts = statements(config, "metric")
-    datapoint_stmts = statements(config, "datapoint")
+    kind, receiver = source_name(metric.notes)
+    path, processor = TRANSFORMS[kind]
+    config = load(path)
+    metric_stmts = statements(config, "metric", processor)
+    datapoint_stmts = statements(config, "datapoint", processor)
     assert f'set(metric.name, "{metric.otel_name}") where metric.name == "{receiver}"' in metric_stmts
     assert f'set(metric.unit, "{metric.unit}") where metric.name == "{metric.otel_name}"' in metric_stmts
     keys = ", ".join(f'"{name}"' for name in metric.label_names)
@@ -50,10 +62,14 @@ def test_each_collector_metric_is_renamed_unit_pinned_and_label_guarded(metric) 
     )
 
 
-def test_the_transform_has_nothing_but_catalogue_metrics() -> None:
-    config = load()
-    names = {d.otel_name for d in COLLECTOR_METRICS}
-    for stmt in statements(config, "metric") + statements(config, "datapoint"):
+@pytest.mark.parametrize("source", sorted(TRANSFORMS))
+def test_the_transform_has_nothing_but_catalogue_metrics(source: str) -> None:
+    path, processor = TRANSFORMS[source]
+    config = load(path)
+    names = {d.otel_name for d in COLLECTOR_METRICS if source_name(d.notes)[0] == source}
+    for stmt in statements(config, "metric", processor) + statements(config, "datapoint", processor):
+        if "where metric.name" not in stmt:
+            continue  # the datname -> database copy applies to every PostgreSQL metric
         target = re.search(r'where metric\.name == "([^"]+)"', stmt).group(1)
         if stmt.startswith("set(metric.name"):
             target = re.search(r'set\(metric\.name, "([^"]+)"\)', stmt).group(1)
@@ -61,7 +77,7 @@ def test_the_transform_has_nothing_but_catalogue_metrics() -> None:
 
 
 def test_pipelines_start_with_memory_limiter_and_end_with_batch() -> None:
-    for path in (CONFIG, VARIANTS / "gateway.yaml", VARIANTS / "postgresql.yaml"):
+    for path in (CONFIG, VARIANTS / "gateway.yaml", POSTGRESQL):
         for name, pipeline in load(path)["service"]["pipelines"].items():
             processors = pipeline["processors"]
             assert processors[0] == "memory_limiter", (path.name, name)
@@ -73,6 +89,8 @@ def test_receiver_pipelines_rename_then_drop_the_rest() -> None:
     for name in ("metrics/redis", "metrics/host"):
         processors = pipelines[name]["processors"]
         assert processors.index("transform/covet_names") < processors.index("filter/covet_only")
+    processors = load(POSTGRESQL)["service"]["pipelines"]["metrics/postgresql"]["processors"]
+    assert processors.index("transform/postgresql_names") < processors.index("filter/covet_only")
     assert load()["processors"]["filter/covet_only"]["metrics"]["metric"] == [
         'not IsMatch(metric.name, "^covet\\\\.")'
     ]
@@ -104,9 +122,24 @@ def _walk(node: Any, path: str = ""):
         yield path, node
 
 
-@pytest.mark.parametrize("path", [CONFIG, *sorted(VARIANTS.glob("*.yaml"))], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [CONFIG, POSTGRESQL, *sorted(VARIANTS.glob("*.yaml"))], ids=lambda p: p.name)
 def test_endpoints_and_credentials_come_from_the_environment(path) -> None:
     for key, value in _walk(load(path)):
         leaf = key.rsplit(".", 1)[-1]
-        if leaf in ("endpoint", "password", "username", "hostnames", "port", "host"):
-            assert isinstance(value, str) and ENV_REF.match(value), f"{path.name}: {key} = {value!r}"
+        if leaf in ("endpoint", "password", "username", "hostnames", "port", "host", "targets[0]"):
+            assert isinstance(value, str) and ENV_REF.match(value.strip('"')), (
+                f"{path.name}: {key} = {value!r}"
+            )
+
+
+def test_postgresql_scrape_keeps_only_what_the_catalogue_names() -> None:
+    """The keep regex of the scrape lists exactly the postgres_exporter series the catalogue renames."""
+    scrape = load(POSTGRESQL)["receivers"]["prometheus/postgresql"]["config"]["scrape_configs"][0]
+    keep = next(r for r in scrape["metric_relabel_configs"] if r["action"] == "keep")
+    wanted = {
+        source_name(d.notes)[1] for d in COLLECTOR_METRICS if source_name(d.notes)[0] == "postgres_exporter"
+    }
+    pattern = re.compile(f"^(?:{keep['regex']})$")
+    assert all(pattern.match(name) for name in wanted), sorted(n for n in wanted if not pattern.match(n))
+    assert not pattern.match("pg_settings_shared_buffers_bytes")
+    assert not pattern.match("pg_stat_database_tup_fetched")

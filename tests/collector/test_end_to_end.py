@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import CONFIG, VARIANTS, collector_scrape_config, components
+from conftest import CONFIG, POSTGRESQL, collector_scrape_config
 from covet_fixtures import Samples, launch
 
 from covet_otel.catalogue import CATALOGUE
@@ -58,23 +58,109 @@ def test_redis_and_host_metrics_arrive_with_their_catalogue_names(
 
 
 def test_postgresql_metrics_arrive_with_their_catalogue_names(
-    otelcol, collector_factory, postgres, prometheus_factory
+    collector_factory, postgres, postgres_exporter, prometheus_factory
 ) -> None:
-    if "postgresql" not in components(otelcol)["receivers"]:
-        pytest.xfail("otelcol-covet has no postgresql receiver (not buildable from the module proxy)")
+    """PostgreSQL -> postgres_exporter (pg_monitor role) -> the collector's prometheus receiver ->
+    Prometheus: every covet_postgresql_* metric of the catalogue, exactly its labels, job/instance naming
+    the database server, and values that follow the server."""
     collector = collector_factory(
-        configs=(CONFIG, VARIANTS / "postgresql.yaml"),
-        env={"COVET_POSTGRES_ENDPOINT": postgres.address, "COVET_POSTGRES_USER": postgres.user},
+        configs=(CONFIG, POSTGRESQL),
+        env={
+            "COVET_POSTGRES_EXPORTER_ENDPOINT": postgres_exporter.address,
+            "COVET_POSTGRES_INSTANCE": postgres.address,
+        },
     )
     prom = prometheus_factory(scrape_self=False, scrape_configs=[collector_scrape_config(collector)])
-    result = prom.wait_for(
-        '{__name__=~"covet_postgresql_.+"}',
-        lambda r: {s["metric"]["__name__"] for s in r} >= POSTGRESQL_METRICS,
-        timeout=60,
+    postgres.psql("CREATE DATABASE e2e_shop")
+    try:
+        result = prom.wait_for(
+            '{__name__=~"covet_postgresql_.+"}',
+            lambda r: (
+                {s["metric"]["__name__"] for s in r} >= POSTGRESQL_METRICS
+                and any(s["metric"].get("database") == "e2e_shop" for s in r)
+            ),
+            timeout=60,
+        )
+        assert {s["metric"]["__name__"] for s in result} == POSTGRESQL_METRICS
+        for sample in result:
+            labels = sample["metric"]
+            definition = COLLECTOR_METRICS[labels["__name__"]]
+            assert label_keys(labels) == {"job", "instance", *definition.label_names}, labels
+            assert (labels["job"], labels["instance"]) == ("postgresql", postgres.address)
+            for label in definition.labels:
+                if label.values is not None:
+                    assert labels[label.name] in label.values, labels
+        # template databases only where they matter (transaction-ID age), the shared-objects row never
+        databases = {(s["metric"]["__name__"], s["metric"].get("database")) for s in result}
+        assert ("covet_postgresql_xid_age", "template0") in databases
+        assert not {
+            d
+            for d in databases
+            if d[1] in ("template0", "template1", "") and d[0] != "covet_postgresql_xid_age"
+        }
+        value = {(s["metric"]["__name__"], s["metric"].get("database")): float(s["value"][1]) for s in result}
+        assert value[("covet_postgresql_up", None)] == 1
+        assert value[("covet_postgresql_connections_max", None)] == 200  # the harness setting
+        assert value[("covet_postgresql_db_size_bytes", "e2e_shop")] > 1_000_000
+        assert value[("covet_postgresql_replication_lag_seconds", None)] == 0  # a primary
+        assert value[("covet_postgresql_xid_age", "postgres")] > 0
+        assert value[("covet_postgresql_oldest_transaction_age_seconds", "e2e_shop")] == 0
+
+        # an open transaction, an access-exclusive lock and an aborted one: the server's state shows
+        import psycopg
+
+        with psycopg.connect(postgres.dsn_for("e2e_shop"), autocommit=False) as conn:
+            conn.execute("CREATE TABLE t (id int)")
+            conn.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+            prom.wait_for(
+                'covet_postgresql_oldest_transaction_age_seconds{database="e2e_shop"} > 2 and on()'
+                ' covet_postgresql_locks{database="e2e_shop", mode="accessexclusivelock"} > 0 and on()'
+                ' covet_postgresql_connections{database="e2e_shop", state="idle in transaction"} == 1',
+                bool,
+                timeout=30,
+            )
+            conn.rollback()
+        rollbacks = 'covet_postgresql_rollbacks_total{database="e2e_shop"}'
+        prom.wait_for(rollbacks + " > 0", bool, timeout=30)
+    finally:
+        postgres.psql("DROP DATABASE IF EXISTS e2e_shop WITH (FORCE)")
+
+
+def test_postgresql_down_is_reported_and_recovers(
+    collector_factory, fresh_postgres, prometheus_factory
+) -> None:
+    """The exporter keeps serving while the server is down: covet_postgresql_up goes to 0 within a few
+    scrapes and back to 1 after a restart (the PostgreSQLDown alert relies on it)."""
+    from harness import PostgresExporter
+
+    with PostgresExporter(fresh_postgres) as exporter:
+        exporter.start()
+        collector = collector_factory(
+            configs=(CONFIG, POSTGRESQL), env={"COVET_POSTGRES_EXPORTER_ENDPOINT": exporter.address}
+        )
+        prom = prometheus_factory(scrape_self=False, scrape_configs=[collector_scrape_config(collector)])
+        prom.wait_for("covet_postgresql_up == 1", bool, timeout=60)
+        fresh_postgres.stop()
+        down = prom.wait_for("covet_postgresql_up == 0", bool, timeout=60)
+        assert down[0]["metric"]["instance"] == "127.0.0.1:5432"  # COVET_POSTGRES_INSTANCE's default
+        fresh_postgres.start()
+        prom.wait_for("covet_postgresql_up == 1", bool, timeout=60)
+
+
+def test_no_secret_of_the_exporter_reaches_prometheus(
+    collector_factory, postgres, postgres_exporter, prometheus_factory
+) -> None:
+    collector = collector_factory(
+        configs=(CONFIG, POSTGRESQL), env={"COVET_POSTGRES_EXPORTER_ENDPOINT": postgres_exporter.address}
     )
-    for sample in result:
-        definition = COLLECTOR_METRICS[sample["metric"]["__name__"]]
-        assert label_keys(sample["metric"]) == {"job", "instance", *definition.label_names}
+    text = ""
+    deadline = time.monotonic() + 60
+    while "covet_postgresql_up" not in text and time.monotonic() < deadline:
+        time.sleep(0.5)
+        text = httpx.get(collector.metrics_url).text
+    assert "covet_postgresql_up" in text
+    assert postgres_exporter.password not in text
+    assert postgres_exporter.role not in text
 
 
 # An app-like process that uses opentelemetry-sdk directly: the same instruments go to an embedded

@@ -64,3 +64,82 @@ def test_gateway_remote_writes_into_a_store(collector_factory, redis_server, pro
     labels = {s["metric"]["__name__"]: s["metric"] for s in result}
     assert labels["covet_cache_memory_usage_bytes"]["job"] == "redis"
     assert labels["covet_cache_memory_usage_bytes"]["instance"] == redis_server.address
+
+
+# The gateway of the scale-out test writes to the store and, for comparison, serves the same data on its
+# Prometheus exporter (a test-only overlay: the shipped remote-write.yaml replaces that exporter).
+BOTH_EXPORTERS = "service: {pipelines: {metrics: {exporters: [prometheusremotewrite, prometheus]}}}\n"
+
+
+def _label_sets(result: list[dict]) -> dict[str, set[tuple[tuple[str, str], ...]]]:
+    out: dict[str, set[tuple[tuple[str, str], ...]]] = {}
+    for sample in result:
+        labels = dict(sample["metric"])
+        name = labels.pop("__name__")
+        out.setdefault(name, set()).add(tuple(sorted(labels.items())))
+    return out
+
+
+def test_victoriametrics_store_answers_with_the_names_and_labels_prometheus_has(
+    collector_factory, redis_server, prometheus_factory, tmp_path
+) -> None:
+    """agent -> gateway -> remote write into VictoriaMetrics, a store users move to when one Prometheus
+    is not enough: the catalogue's names arrive with exactly the labels Prometheus sees for the same
+    data, from the receivers and from an app pushing OTLP."""
+    import subprocess
+    import sys
+
+    from harness import VictoriaMetrics
+    from test_end_to_end import SDK_APP
+
+    store = VictoriaMetrics()
+    try:
+        store.start()
+        both = tmp_path / "both-exporters.yaml"
+        both.write_text(BOTH_EXPORTERS)
+        gateway, grpc = start_gateway(
+            collector_factory,
+            VARIANTS / "remote-write.yaml",
+            both,
+            env={"COVET_REMOTE_WRITE_URL": store.remote_write_url},
+        )
+        agent = start_agent(collector_factory, redis_server, grpc)
+        script = tmp_path / "sdk_app.py"
+        script.write_text(SDK_APP)
+        app = subprocess.Popen(
+            [sys.executable, str(script), agent.otlp_endpoint, str(free_port())],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            prom = prometheus_factory(
+                scrape_self=False, scrape_configs=[collector_scrape_config(gateway, "gateway")]
+            )
+            want = WANT | {"covet_http_requests_total", "covet_db_query_duration_seconds_bucket"}
+            selector = '{__name__=~"covet_.+"}'
+            in_store = store.wait_for(
+                selector, lambda r: {s["metric"]["__name__"] for s in r} >= want, timeout=90
+            )
+            in_prom = prom.wait_for(
+                selector, lambda r: {s["metric"]["__name__"] for s in r} >= want, timeout=90
+            )
+            store_sets, prom_sets = _label_sets(in_store), _label_sets(in_prom)
+            for name in want:
+                assert store_sets[name] == prom_sets[name], name
+            assert store_sets["covet_http_requests_total"] == {
+                (("instance", "sdk-app-1"), ("job", "sdk-app"), ("method", "GET"), ("route", "/items/{id}"),
+                 ("status", "200"))
+            }  # fmt: skip
+            # the same PromQL gives the same answer on both (a ratio, as alert expressions use)
+            expr = (
+                'sum by (job) (rate(covet_db_query_duration_seconds_bucket{le="0.01"}[1m]))'
+                " / sum by (job) (rate(covet_db_query_duration_seconds_count[1m]))"
+            )
+            ratio = store.wait_for(expr, timeout=60)
+            assert [s["metric"] for s in ratio] == [{"job": "sdk-app"}]
+            assert float(ratio[0]["value"][1]) == pytest.approx(0.5, abs=0.05)
+        finally:
+            app.terminate()
+            app.wait(timeout=10)
+    finally:
+        store.cleanup()

@@ -3,12 +3,14 @@
 from . import tools
 from .servers import (
     Alertmanager,
+    PostgresExporter,
     PostgreSQL,
     Prometheus,
     PromQLError,
     Redis,
     Server,
     ServerStartError,
+    VictoriaMetrics,
     free_port,
     port_open,
 )
@@ -17,12 +19,14 @@ from .tools import ToolMissingError
 __all__ = [
     "Alertmanager",
     "PostgreSQL",
+    "PostgresExporter",
     "PromQLError",
     "Prometheus",
     "Redis",
     "Server",
     "ServerStartError",
     "ToolMissingError",
+    "VictoriaMetrics",
     "free_port",
     "port_open",
     "tools",

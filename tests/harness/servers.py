@@ -576,6 +576,55 @@ class PostgreSQL(Server):
         self.psql(f"DROP DATABASE IF EXISTS {ident} WITH (FORCE)", database="postgres")
 
 
+class PostgresExporter(Server):
+    """postgres_exporter (Debian package) for one harness PostgreSQL, as the collector expects it:
+    connecting as a ``pg_monitor`` role (not a superuser) with the shipped
+    ``collector/postgres_exporter/queries.yaml``. It keeps serving while PostgreSQL is down (``pg_up 0``),
+    which is what the PostgreSQLDown alert relies on."""
+
+    name = "postgres_exporter"
+    QUERIES = tools.REPO_ROOT / "collector" / "postgres_exporter" / "queries.yaml"
+
+    def __init__(self, postgres: PostgreSQL, *, role: str = "covet_monitor", **kwargs: Any) -> None:
+        self.binary = tools.postgres_exporter()
+        super().__init__(**kwargs)
+        self.postgres = postgres
+        self.role = role
+        # the password is checked only where pg_hba asks for one (the harness trusts loopback); it is
+        # here to show the exporter's DSN shape, and it must never reach a metric
+        self.password = "covet-monitor-secret"
+        self.env.setdefault(
+            "DATA_SOURCE_NAME",
+            f"postgresql://{role}:{self.password}@{postgres.host}:{postgres.port}/postgres?sslmode=disable",
+        )
+
+    def _prepare(self) -> None:
+        ident = '"' + self.role.replace('"', '""') + '"'
+        role = "'" + self.role.replace("'", "''") + "'"
+        password = "'" + self.password.replace("'", "''") + "'"
+        self.postgres.psql(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {role}) THEN "
+            f"CREATE ROLE {ident} LOGIN PASSWORD {password}; END IF; END $$",
+            database="postgres",
+        )
+        self.postgres.psql(f"GRANT pg_monitor TO {ident}", database="postgres")
+
+    def command(self) -> list[str]:
+        return [
+            str(self.binary),
+            f"--web.listen-address={self.host}:{self.port}",
+            f"--extend.query-path={self.QUERIES}",
+            "--log.level=warn",
+        ]
+
+    def ready(self) -> bool:
+        return _http_ok(f"{self.url}/metrics")
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.url}/metrics"
+
+
 # ---------------------------------------------------------------------------------------------------
 # Redis
 # ---------------------------------------------------------------------------------------------------
@@ -634,7 +683,59 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
     return base
 
 
-class Prometheus(Server):
+class PromQLServer(Server):
+    """A server that answers the Prometheus HTTP query API (Prometheus, VictoriaMetrics)."""
+
+    def api_get(self, path: str, params: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            response = client.get(f"{self.url}{path}", params=params)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PromQLError(f"GET {path}: HTTP {response.status_code}: {response.text[:500]}") from exc
+        if body.get("status") != "success":
+            raise PromQLError(
+                f"GET {path} {dict(params or {})}: {body.get('errorType')}: {body.get('error')}"
+            )
+        return body["data"]
+
+    def query(self, promql: str, time: float | None = None) -> list[dict[str, Any]]:
+        """Instant query; returns the result list (vector samples, or ``[scalar]`` for scalars)."""
+        params: dict[str, Any] = {"query": promql}
+        if time is not None:
+            params["time"] = time
+        data = self.api_get("/api/v1/query", params)
+        if data["resultType"] in ("vector", "matrix"):
+            return data["result"]
+        return [data["result"]]
+
+    def wait_for(
+        self,
+        promql: str,
+        predicate: Callable[[list[dict[str, Any]]], bool] = bool,
+        timeout: float = 30.0,
+        interval: float = 0.5,
+    ) -> list[dict[str, Any]]:
+        """Poll ``query(promql)`` until ``predicate(result)`` is true (default: non-empty result).
+
+        Returns the satisfying result; raises ``TimeoutError`` with the last result otherwise."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            try:
+                last = self.query(promql)
+                if predicate(last):
+                    return last
+            except (PromQLError, httpx.HTTPError) as exc:
+                last = exc
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"{promql!r} did not satisfy the predicate within {timeout}s; last: {last!r}"
+                )
+            time.sleep(interval)
+
+
+class Prometheus(PromQLServer):
     """Prometheus 3 with the OTLP receiver (``/api/v1/otlp/v1/metrics``) and lifecycle API enabled.
 
     ``scrape_targets``: ``["host:port", ...]`` (job ``targets``) or ``{"job": ["host:port", ...]}``;
@@ -733,54 +834,6 @@ class Prometheus(Server):
         """Full URL for ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` / ``OTLPMetricExporter(endpoint=...)``."""
         return f"{self.url}/api/v1/otlp/v1/metrics"
 
-    def api_get(self, path: str, params: Mapping[str, Any] | None = None, timeout: float = 10.0) -> Any:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            response = client.get(f"{self.url}{path}", params=params)
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise PromQLError(f"GET {path}: HTTP {response.status_code}: {response.text[:500]}") from exc
-        if body.get("status") != "success":
-            raise PromQLError(
-                f"GET {path} {dict(params or {})}: {body.get('errorType')}: {body.get('error')}"
-            )
-        return body["data"]
-
-    def query(self, promql: str, time: float | None = None) -> list[dict[str, Any]]:
-        """Instant query; returns the result list (vector samples, or ``[scalar]`` for scalars)."""
-        params: dict[str, Any] = {"query": promql}
-        if time is not None:
-            params["time"] = time
-        data = self.api_get("/api/v1/query", params)
-        if data["resultType"] in ("vector", "matrix"):
-            return data["result"]
-        return [data["result"]]
-
-    def wait_for(
-        self,
-        promql: str,
-        predicate: Callable[[list[dict[str, Any]]], bool] = bool,
-        timeout: float = 30.0,
-        interval: float = 0.5,
-    ) -> list[dict[str, Any]]:
-        """Poll ``query(promql)`` until ``predicate(result)`` is true (default: non-empty result).
-
-        Returns the satisfying result; raises ``TimeoutError`` with the last result otherwise."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            try:
-                last = self.query(promql)
-                if predicate(last):
-                    return last
-            except (PromQLError, httpx.HTTPError) as exc:
-                last = exc
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"{promql!r} did not satisfy the predicate within {timeout}s; last: {last!r}"
-                )
-            time.sleep(interval)
-
     def targets(self) -> list[dict[str, Any]]:
         return self.api_get("/api/v1/targets")["activeTargets"]
 
@@ -797,6 +850,40 @@ class Prometheus(Server):
             response = client.post(f"{self.url}/-/reload")
         if response.status_code != 200:
             raise RuntimeError(f"reload failed: HTTP {response.status_code}: {response.text}")
+
+
+class VictoriaMetrics(PromQLServer):
+    """VictoriaMetrics single-node (built by scripts/install-tools.sh): a Prometheus-compatible store
+    that takes remote write at ``/api/v1/write`` and answers PromQL (MetricsQL) at ``/api/v1/query``.
+
+    ``-search.latencyOffset=0s``: by default it hides the newest 30 s of samples from queries, which
+    would only slow the tests down."""
+
+    name = "victoria-metrics"
+
+    def __init__(self, *, extra_args: Sequence[str] = (), **kwargs: Any) -> None:
+        self.binary = tools.victoria_metrics()
+        super().__init__(**kwargs)
+        self.extra_args = list(extra_args)
+
+    def command(self) -> list[str]:
+        return [
+            str(self.binary),
+            f"-httpListenAddr={self.address}",
+            f"-storageDataPath={self.workdir / 'data'}",
+            "-retentionPeriod=1d",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=WARN",
+            *self.extra_args,
+        ]
+
+    def ready(self) -> bool:
+        return _http_ok(f"{self.url}/health")
+
+    @property
+    def remote_write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -134,6 +134,17 @@ def redis_server() -> Path:
     return path
 
 
+def postgres_exporter() -> Path:
+    """postgres_exporter from Debian's prometheus-postgres-exporter package."""
+    found = shutil.which("prometheus-postgres-exporter") or "/usr/bin/prometheus-postgres-exporter"
+    path = Path(found)
+    if not _executable(path):
+        missing(
+            "prometheus-postgres-exporter", "expected on PATH or at /usr/bin/prometheus-postgres-exporter"
+        )
+    return path
+
+
 def find_binary(name: str, *candidates: str | os.PathLike[str]) -> Path:
     """First executable among ``candidates``, then ``$COVET_TOOLS_DIR/bin/<name>``, then PATH.
 
