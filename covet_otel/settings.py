@@ -141,8 +141,9 @@ _SPECS: dict[str, _Spec] = {
         "COVET_HTTP_EXCLUDED_PATHS",
         ("/metrics", "/health"),
         _names,
-        "a comma-separated list of path prefixes (empty for none)",
-        "Requests under these path prefixes are not measured.",
+        "a comma-separated list of paths (empty for none)",
+        "Requests to these paths, or below them on a `/` boundary, are not measured: `/health` "
+        "excludes `/health/ready`, not `/healthz`.",
     ),
     "health_token": _Spec(
         "COVET_HEALTH_TOKEN",

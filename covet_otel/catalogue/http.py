@@ -11,7 +11,13 @@ ROUTE = Label(
     "route",
     description="the framework's route template (/items/{item_id}); `unmatched` when no route matched",
 )
-STATUS = Label("status_code", description="HTTP status code of the response (500 for unhandled exceptions)")
+# Only the codes HTTP defines (RFC 9110: three digits, 100-599): an app that sends 900 or 1234 must
+# not create series per invented code.
+STATUS = Label(
+    "status_code",
+    (*(str(code) for code in range(100, 600)), OTHER),
+    "HTTP status code of the response, 100-599 (500 for unhandled exceptions); any other number is `other`",
+)
 AUTH_REASON = Label(
     "reason",
     (

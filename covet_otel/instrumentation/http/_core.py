@@ -131,7 +131,8 @@ def finish(request: _Request, route: str | None) -> None:
         bundle.requests.add(1)
         bundle.duration.record(duration)
         bundle.resp_size.record(request.resp_bytes)
-        bundle.req_size.record(request.req_bytes)
+        if request.req_bytes >= 0:  # UNKNOWN_LENGTH (a malformed Content-Length): size not known
+            bundle.req_size.record(request.req_bytes)
         if request.exception:
             bundle.exceptions.add(1)
         in_flight(method).add(-1)
@@ -157,9 +158,39 @@ def auth_series(reason: str) -> CounterSeries:
 
 
 def resolve_excluded(explicit: Sequence[str] | None) -> tuple[str, ...]:
-    """Path prefixes that are not measured: the argument, else COVET_HTTP_EXCLUDED_PATHS."""
-    if explicit is not None:
-        return tuple(explicit)
-    from ...settings import current
+    """Path prefixes that are not measured: the argument, else COVET_HTTP_EXCLUDED_PATHS;
+    without their trailing slash, as `is_excluded` expects them."""
+    if explicit is None:
+        from ...settings import current
 
-    return tuple(current().http_excluded_paths)
+        explicit = current().http_excluded_paths
+    return tuple(p.rstrip("/") for p in explicit)
+
+
+def is_excluded(path: str, excluded: tuple[str, ...]) -> bool:
+    """True when `path` is one of `excluded` or below one of them, on a segment boundary:
+    `/health` excludes `/health` and `/health/ready`, never `/healthz` or `/healthcare/x`."""
+    if not path.startswith(excluded):  # the common case: one C-level call, no match at all
+        return False
+    for prefix in excluded:
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            return True
+    return False
+
+
+# A request whose Content-Length header is malformed: counted, its body size not recorded.
+UNKNOWN_LENGTH = -2
+
+
+def content_length(raw: str | bytes | None) -> int:
+    """The body size a Content-Length value states (RFC 9110: ASCII digits only, so no sign,
+    underscore or non-ASCII digit that int() would take); -1 when absent, UNKNOWN_LENGTH when
+    malformed."""
+    if raw is None:
+        return -1
+    if raw.isdigit() and raw.isascii():
+        return int(raw)
+    stripped = raw.strip()
+    if stripped and stripped.isdigit() and stripped.isascii():
+        return int(stripped)
+    return UNKNOWN_LENGTH

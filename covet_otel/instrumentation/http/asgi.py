@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from time import perf_counter
 from typing import Any
 
-from ._core import CURRENT, MARK, _Request, begin, finish, resolve_excluded
+from ._core import CURRENT, MARK, _Request, begin, content_length, finish, is_excluded, resolve_excluded
 from .routes import starlette_route
 
 _logger = logging.getLogger("covet_otel")
@@ -29,7 +29,8 @@ class CovetASGIMiddleware:
 
     `route_for(scope)` returns the route template after the app handled the request (default:
     Starlette/FastAPI routing, read from the scope); None means the fixed route `unmatched`.
-    `excluded_paths` defaults to COVET_HTTP_EXCLUDED_PATHS (path prefixes not measured).
+    `excluded_paths` defaults to COVET_HTTP_EXCLUDED_PATHS (paths not measured, with everything
+    below them: `/health` excludes `/health/ready` but not `/healthz`).
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class CovetASGIMiddleware:
             if last:
                 request.end = perf_counter()
 
-        if request.req_bytes < 0:  # no Content-Length: count the body as the app reads it
+        if request.req_bytes == -1:  # no Content-Length: count the body as the app reads it
             request.req_bytes = 0
             if request.method not in _BODYLESS:
                 receive = _counting_receive(receive, request)
@@ -91,13 +92,13 @@ class CovetASGIMiddleware:
                 root_path = scope.get("root_path", "")
                 if root_path and path.startswith(root_path):
                     path = path[len(root_path) :]
-                if path.startswith(self._excluded):
+                if is_excluded(path, self._excluded):
                     return None
             scope[MARK] = True
             length = -1
             for name, value in scope.get("headers", ()):
                 if name == b"content-length":
-                    length = int(value)
+                    length = content_length(value)
                     break
             return begin(scope.get("method", ""), length)
         except Exception:

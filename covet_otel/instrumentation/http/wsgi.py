@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequen
 from time import perf_counter
 from typing import Any
 
-from ._core import CURRENT, MARK, _Request, begin, finish, resolve_excluded
+from ._core import CURRENT, MARK, _Request, begin, content_length, finish, is_excluded, resolve_excluded
 
 _logger = logging.getLogger("covet_otel")
 
@@ -22,7 +22,10 @@ class CovetWSGIMiddleware:
 
     The route comes from a framework hook (Flask, Django: installed by their instrumentors) or
     from `route_for(environ)`; None means the fixed route `unmatched`. `excluded_paths` defaults
-    to COVET_HTTP_EXCLUDED_PATHS (PATH_INFO prefixes not measured).
+    to COVET_HTTP_EXCLUDED_PATHS (PATH_INFO values not measured, with everything below them).
+
+    The request is recorded once, at whichever comes first: the server (or test client) reaching
+    the end of the body, `close()`, or the body being dropped unfinished.
     """
 
     def __init__(
@@ -81,11 +84,12 @@ def _begin(environ: Environ, excluded: tuple[str, ...]) -> _Request | None:
     try:
         if MARK in environ:  # measured already by an outer copy
             return None
-        if excluded and environ.get("PATH_INFO", "").startswith(excluded):
+        if excluded and is_excluded(environ.get("PATH_INFO", ""), excluded):
             return None
         environ[MARK] = True
-        length = environ.get("CONTENT_LENGTH")
-        return begin(environ.get("REQUEST_METHOD", ""), int(length) if length else 0)
+        # WSGI servers give no CONTENT_LENGTH (or "") for a request without a body
+        length = content_length(environ.get("CONTENT_LENGTH") or "0")
+        return begin(environ.get("REQUEST_METHOD", ""), length)
     except Exception:
         _logger.debug("covet-otel: cannot measure this request", exc_info=True)
         return None
@@ -102,8 +106,13 @@ def _finish(request: _Request, environ: Environ, route_for: RouteFor | None) -> 
 
 
 class _MeasuredBody:
-    """The app's response iterable, counted while the server iterates it; the request is
-    recorded at the last chunk (its duration covers a streamed body) or at close()."""
+    """The app's response iterable, counted while the server iterates it.
+
+    The request is recorded at the end of the body, at close(), or when this object (or its
+    iterator) is dropped unfinished, whichever comes first: a server or test client that never
+    calls close() (Flask's test client) must not leave the request unrecorded and in flight. The
+    duration ends when the last chunk so far was handed over.
+    """
 
     __slots__ = ("_body", "_environ", "_request", "_route_for")
 
@@ -121,11 +130,13 @@ class _MeasuredBody:
                     request.resp_bytes += len(chunk)
                 except TypeError:
                     pass  # not bytes: the server's to reject, not ours
+                request.end = perf_counter()
                 yield chunk
         except Exception:
             request.exception = True
             raise
-        request.end = perf_counter()
+        finally:
+            _finish(request, self._environ, self._route_for)
 
     def close(self) -> None:
         try:
@@ -134,3 +145,11 @@ class _MeasuredBody:
                 close()
         finally:
             _finish(self._request, self._environ, self._route_for)
+
+    def __del__(self) -> None:
+        # never iterated nor closed (the server gave up before the body): record what is known
+        try:
+            if not self._request.finished:
+                _finish(self._request, self._environ, self._route_for)
+        except Exception:
+            pass
