@@ -1,9 +1,10 @@
-"""The `covet-otel` command: catalogue, settings, demo and job subcommands."""
+"""The `covet-otel` command: catalogue, settings, demo, job and mixin subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import settings as settings_module
 from .version import __version__
@@ -43,6 +44,20 @@ def _demo(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _mixin_build(args: argparse.Namespace) -> int:
+    from .mixin.build import REPO_ROOT, build
+    from .mixin.config import ConfigError, load_config
+
+    try:
+        config = load_config(*args.config)
+    except (ConfigError, OSError) as exc:
+        print(f"covet-otel: {exc}", file=sys.stderr)
+        return 2
+    written = build(config, args.out or REPO_ROOT)
+    print(f"wrote {len(written)} files under {args.out or REPO_ROOT}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .catalogue import GROUPS
 
@@ -65,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run an instrumented demo app and drive traffic against it")
     add_arguments(demo)
     demo.set_defaults(func=_demo)
+
+    mixin = sub.add_parser("mixin", help="alerts, dashboards and runbooks from one definition")
+    mixin_sub = mixin.add_subparsers(dest="mixin_command", required=True)
+    mixin_build = mixin_sub.add_parser("build", help="write alerts/, grafana/ and runbooks/ blocks")
+    mixin_build.add_argument(
+        "--config", action="append", default=[], type=Path, help="override YAML file (repeatable; later wins)"
+    )
+    mixin_build.add_argument("--out", type=Path, help="output directory (default: the repository top level)")
+    mixin_build.set_defaults(func=_mixin_build)
 
     try:
         from . import cli_job
