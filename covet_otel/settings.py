@@ -7,8 +7,10 @@ back to a default silently. Standard OTEL_* variables are read where the SDK rea
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -38,25 +40,62 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0 or value != value or value == float("inf"):
-        raise ValueError(raw)
-    return value
+# Numbers are plain ASCII decimals. Python's int() and float() also take "1_000", full-width or
+# Arabic-Indic digits, "1e10", "inf" and "nan": a value that reads differently to a person than
+# to the parser, or one far outside what the runtime can use, is refused, never clamped.
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError(raw)
-    return value
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        text = raw.strip(" \t\r\n")
+        if not _INTEGER.fullmatch(text):
+            raise ValueError(raw)
+        value = int(text)
+        if not low <= value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
 
 
-def _port(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 65535:
-        raise ValueError(raw)
-    return value
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    """A decimal number of seconds with low < value <= high (low itself is refused: 0 s is no
+    threshold, no timeout, no cache)."""
+
+    def parse(raw: str) -> float:
+        text = raw.strip(" \t\r\n")
+        if not _DECIMAL.fullmatch(text):
+            raise ValueError(raw)
+        value = float(text)
+        if not low < value <= high:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+PORT_RANGE = (0, 65535)
+MAX_SERIES_RANGE = (1, 1_000_000)
+# Ranges of the seconds settings (exclusive low, inclusive high), quoted in docs/settings.md.
+SLOW_QUERY_RANGE = (0.0, 86_400.0)
+LEAK_RANGE = (0.0, 604_800.0)
+HEALTH_CACHE_RANGE = (0.0, 3_600.0)
+# A probe waits for its checks: beyond 5 minutes no kubelet or load balancer is still listening,
+# and far larger values overflow the event loop's and threading's timeouts.
+HEALTH_TIMEOUT_RANGE = (0.0, 300.0)  # also the bound of a check's own timeout (health.checks)
+
+
+_port = parse_port = _integer(*PORT_RANGE)
+
+
+def _whole(limits: tuple[int, int]) -> str:
+    return f"a whole number, {limits[0]}-{limits[1]}"
+
+
+def _span(limits: tuple[float, float]) -> str:
+    return f"seconds, more than {limits[0]:g} and at most {limits[1]:g} (a decimal such as 0.25)"
 
 
 def _paths(raw: str) -> tuple[str, ...]:
@@ -70,14 +109,37 @@ def _names(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
-def _nonempty(raw: str) -> str:
-    if not raw.strip():
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def host(raw: str) -> str:
+    """An IP address or an ASCII host name (RFC 1123: labels of 1-63 letters, digits and '-', 253
+    characters at most). Anything else would fail only later, inside the socket layer's IDNA
+    encoding, where it reads as a generic failure."""
+    value = raw.strip()
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if not name or len(name) > 253 or not name.isascii():
         raise ValueError(raw)
-    return raw.strip()
+    if not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+        raise ValueError(raw)
+    return value
+
+
+# RFC 6750 b64token: what an `Authorization: Bearer` header can carry unchanged.
+_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 def _optional_secret(raw: str) -> str | None:
-    return raw or None
+    if not raw:
+        return None
+    if not _TOKEN.fullmatch(raw):
+        raise ValueError("<hidden>")  # never the value: it is a secret, even when mistyped
+    return raw
 
 
 _SPECS: dict[str, _Spec] = {
@@ -105,36 +167,36 @@ _SPECS: dict[str, _Spec] = {
     "prometheus_host": _Spec(
         "COVET_PROMETHEUS_HOST",
         "127.0.0.1",
-        _nonempty,
-        "a host name or IP address",
+        host,
+        "an IP address, or an ASCII host name (RFC 1123, at most 253 characters)",
         "Address of the embedded /metrics endpoint (OTEL_EXPORTER_PROMETHEUS_HOST wins).",
     ),
     "prometheus_port": _Spec(
         "COVET_PROMETHEUS_PORT",
         9464,
         _port,
-        "a port number 0-65535",
+        f"a port number, {PORT_RANGE[0]}-{PORT_RANGE[1]} (0: any free port)",
         "Port of the embedded /metrics endpoint (OTEL_EXPORTER_PROMETHEUS_PORT wins).",
     ),
     "max_series": _Spec(
         "COVET_MAX_SERIES_PER_METRIC",
         2000,
-        _positive_int,
-        "a positive integer",
+        _integer(*MAX_SERIES_RANGE),
+        _whole(MAX_SERIES_RANGE),
         "Series per metric before new label sets are folded into one `other` series.",
     ),
     "db_slow_query_seconds": _Spec(
         "COVET_DB_SLOW_QUERY_SECONDS",
         1.0,
-        _positive_float,
-        "a positive number of seconds",
+        _seconds(*SLOW_QUERY_RANGE),
+        _span(SLOW_QUERY_RANGE),
         "Statements slower than this count in covet_db_slow_queries_total.",
     ),
     "db_leak_seconds": _Spec(
         "COVET_DB_LEAK_SECONDS",
         60.0,
-        _positive_float,
-        "a positive number of seconds",
+        _seconds(*LEAK_RANGE),
+        _span(LEAK_RANGE),
         "A pool connection held longer than this counts as leaked (once).",
     ),
     "http_excluded_paths": _Spec(
@@ -149,21 +211,21 @@ _SPECS: dict[str, _Spec] = {
         "COVET_HEALTH_TOKEN",
         None,
         _optional_secret,
-        "any non-empty string",
+        "letters, digits and - . _ ~ + / (then = padding): a Bearer token (RFC 6750)",
         "Bearer token that unlocks detailed health responses; unset: statuses only.",
     ),
     "health_cache_seconds": _Spec(
         "COVET_HEALTH_CACHE_SECONDS",
         2.0,
-        _positive_float,
-        "a positive number of seconds",
+        _seconds(*HEALTH_CACHE_RANGE),
+        _span(HEALTH_CACHE_RANGE),
         "How long a round of health check results is reused.",
     ),
     "health_timeout_seconds": _Spec(
         "COVET_HEALTH_TIMEOUT_SECONDS",
         2.0,
-        _positive_float,
-        "a positive number of seconds",
+        _seconds(*HEALTH_TIMEOUT_RANGE),
+        _span(HEALTH_TIMEOUT_RANGE),
         "Default per-check timeout.",
     ),
 }
@@ -197,12 +259,23 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         try:
             values[attr] = spec.parse(raw)
         except (ValueError, TypeError):
-            shown = "<hidden>" if attr == "health_token" else repr(raw)
-            errors.append(f"{spec.env}={shown} is not valid: expected {spec.accepts}")
+            errors.append(
+                f"{spec.env}={shown(raw, attr == 'health_token')} is not valid: expected {spec.accepts}"
+            )
     if errors:
         raise SettingsError("; ".join(errors))
     _warn_near_misses(env)
     return Settings(**values)
+
+
+def shown(raw: str, secret: bool = False) -> str:
+    """A rejected value as an error message quotes it: hidden when secret, shortened when long
+    (a pasted certificate or a runaway template must not fill the log)."""
+    if secret:
+        return "<hidden>"
+    if len(raw) <= 80:
+        return repr(raw)
+    return repr(raw[:77])[:-1] + "…" + repr(raw[:77])[-1]
 
 
 def _warn_near_misses(env: Mapping[str, str]) -> None:
@@ -214,6 +287,11 @@ def _warn_near_misses(env: Mapping[str, str]) -> None:
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
             if close:
                 _logger.warning("%s is not a covet-otel setting; did you mean %s?", name, close[0])
+
+
+def describe_accepts(attr: str) -> str:
+    """What a setting accepts, for errors about the standard variables that override it."""
+    return _SPECS[attr].accepts
 
 
 def describe() -> list[dict[str, str]]:
@@ -241,6 +319,10 @@ def as_markdown() -> str:
         "stops start-up with an error naming the variable and what it accepts. Standard `OTEL_*` "
         "variables (exporter, endpoint, interval, resource, service name) keep their meaning and "
         "win where both exist; see docs/configuration.md.",
+        "",
+        "Numbers are plain ASCII decimals (`0.25`, `2000`) within the range shown: a sign, an exponent "
+        "(`1e10`), `_` separators, non-ASCII digits, `inf` and `nan` are refused, and so is a value "
+        "outside its range; nothing is clamped.",
         "",
         "| Variable | Default | Accepts | Meaning |",
         "|---|---|---|---|",

@@ -164,14 +164,30 @@ def _prometheus_reader(
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry, start_http_server
 
-    host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST") or settings.prometheus_host
+    from .. import settings as settings_module
+
+    # The standard variables win over ours, and are held to the same rules: a bad value is the
+    # same clear start-up error, not a UnicodeError or OverflowError from the socket layer.
+    host = settings.prometheus_host
+    raw_host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST")
+    if raw_host:
+        try:
+            host = settings_module.host(raw_host)
+        except ValueError:
+            raise SettingsError(
+                f"OTEL_EXPORTER_PROMETHEUS_HOST={settings_module.shown(raw_host)} is not valid: expected "
+                + settings_module.describe_accepts("prometheus_host")
+            ) from None
+    port = settings.prometheus_port
     raw_port = env.get("OTEL_EXPORTER_PROMETHEUS_PORT")
-    try:
-        port = int(raw_port) if raw_port else settings.prometheus_port
-    except ValueError:
-        raise SettingsError(
-            f"OTEL_EXPORTER_PROMETHEUS_PORT={raw_port!r} is not valid: expected a port number"
-        ) from None
+    if raw_port:
+        try:
+            port = settings_module.parse_port(raw_port)
+        except ValueError:
+            raise SettingsError(
+                f"OTEL_EXPORTER_PROMETHEUS_PORT={settings_module.shown(raw_port)} is not valid: expected "
+                + settings_module.describe_accepts("prometheus_port")
+            ) from None
     # a registry of our own: the app's prometheus_client metrics and a second configure() in
     # the same process cannot collide with ours
     registry = CollectorRegistry(auto_describe=False)

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..settings import HEALTH_TIMEOUT_RANGE
+
 PASS = "pass"
 WARN = "warn"
 FAIL = "fail"
@@ -26,6 +28,11 @@ STATUS_VALUE = {PASS: 1.0, WARN: 0.5, FAIL: 0.0}
 _RANK = {PASS: 0, WARN: 1, FAIL: 2}
 
 CheckFunc = Callable[[], Any]
+
+# Upper bounds of per-check timeouts and intervals: the event loop and threading overflow on far
+# larger timeouts, and a probe is long gone after minutes. The timeout bound is the setting's.
+MAX_TIMEOUT = HEALTH_TIMEOUT_RANGE[1]
+MAX_INTERVAL = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -89,10 +96,13 @@ class Check:
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
             raise ValueError("a health check needs a non-empty name")
-        for attr in ("timeout", "interval"):
+        for attr, high in (("timeout", MAX_TIMEOUT), ("interval", MAX_INTERVAL)):
             value = getattr(self, attr)
-            if value is not None and not value > 0:
-                raise ValueError(f"health check {self.name}: {attr} must be a positive number of seconds")
+            if value is not None and not 0 < value <= high:
+                raise ValueError(
+                    f"health check {self.name}: {attr} must be a number of seconds, more than 0 and "
+                    f"at most {high:g}; got {value!r}"
+                )
         self.is_async = _is_async(self.func)
 
 

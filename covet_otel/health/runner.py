@@ -25,7 +25,19 @@ from typing import Any
 
 from opentelemetry import trace
 
-from .checks import FAIL, PASS, STATUS_VALUE, WARN, Check, CheckFunc, CheckResult, in_thread, to_result
+from ..settings import HEALTH_CACHE_RANGE
+from .checks import (
+    FAIL,
+    MAX_TIMEOUT,
+    PASS,
+    STATUS_VALUE,
+    WARN,
+    Check,
+    CheckFunc,
+    CheckResult,
+    in_thread,
+    to_result,
+)
 from .format import ALL, LIVE, LIVE_BODY, READY, STARTUP, http_status, render
 
 
@@ -155,6 +167,14 @@ class HealthRegistry:
         loop: asyncio.AbstractEventLoop | None = None,
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
+        for what, value, high in (
+            ("cache_seconds", cache_seconds, HEALTH_CACHE_RANGE[1]),
+            ("timeout", timeout, MAX_TIMEOUT),
+        ):
+            if value is not None and not 0 < value <= high:
+                raise ValueError(
+                    f"HealthRegistry {what} must be more than 0 and at most {high:g} seconds; got {value!r}"
+                )
         self._cache_seconds = cache_seconds
         self._timeout = timeout
         self._started = not wait_for_startup

@@ -34,11 +34,42 @@ def _sample_names(samples: Samples) -> set[str]:
     return names
 
 
+def _wait_until_free(port: int, timeout: float = 60.0) -> None:
+    """Other test runs on this machine may hold 9464 for a while; this test needs it free."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+                return
+            except OSError:
+                pass
+        assert time.monotonic() < deadline, f"127.0.0.1:{port} stayed taken by another process"
+        time.sleep(0.5)
+
+
+def _listener_pid(port: int) -> int | None:
+    import psutil
+
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.laddr.ip == "127.0.0.1":
+            return conn.pid
+    return None
+
+
 def test_default_serves_system_group_on_9464() -> None:
-    """No setting at all: the embedded endpoint on 127.0.0.1:9464 (DESIGN.md default)."""
+    """No setting at all: the embedded endpoint on 127.0.0.1:9464 (DESIGN.md default), served by
+    this very process (9464 is a well-known port: another process's endpoint must not pass)."""
+    import uuid
+
+    marker = uuid.uuid4().hex
+    _wait_until_free(9464)
     proc = subprocess.Popen(
         [LAUNCHER, sys.executable, "-c", "import time; time.sleep(20)"],
-        env=_clean_env(),
+        env=_clean_env(OTEL_RESOURCE_ATTRIBUTES=f"covet.test.run={marker}"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -53,9 +84,11 @@ def test_default_serves_system_group_on_9464() -> None:
                 assert proc.poll() is None, proc.communicate()[0]
                 assert time.monotonic() < deadline, "nothing listens on 127.0.0.1:9464"
                 time.sleep(0.1)
+        assert _listener_pid(9464) == proc.pid
         samples = Samples(response.text)
         assert set(SYSTEM_SDK) <= _sample_names(samples)
         info = samples.series("target_info")[0]
+        assert info["covet_test_run"] == marker
         assert info["service_name"] == "python"  # `python -c`: never unknown_service
         assert info["telemetry_distro_name"] == "covet-otel"
         assert len(info["service_instance_id"]) == 36
@@ -99,9 +132,45 @@ def test_bad_covet_setting_stops_startup_naming_the_variable() -> None:
     assert result.returncode == 2
     assert "app ran" not in result.stdout
     assert (
-        "COVET_DB_SLOW_QUERY_SECONDS='fast' is not valid: expected a positive number of seconds"
+        "COVET_DB_SLOW_QUERY_SECONDS='fast' is not valid: expected seconds, more than 0 and at most 86400"
         in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        # issue 17, point 5: these used to fail inside the socket layer (UnicodeError), get
+        # logged as a generic configuration failure, and leave the app running unobserved
+        (
+            "COVET_PROMETHEUS_HOST",
+            "m\u00e9triques.example",
+            "COVET_PROMETHEUS_HOST='métriques.example' is not valid: expected an IP address",
+        ),
+        ("COVET_PROMETHEUS_HOST", "h" * 64, f"COVET_PROMETHEUS_HOST='{'h' * 64}' is not valid"),
+        (
+            "OTEL_EXPORTER_PROMETHEUS_HOST",
+            "\u00fcber.local",
+            "OTEL_EXPORTER_PROMETHEUS_HOST='über.local' is not valid: expected an IP address",
+        ),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "9_464", "OTEL_EXPORTER_PROMETHEUS_PORT='9_464' is not valid"),
+        # point 6: accepted before, unusable at run time
+        ("COVET_HEALTH_TIMEOUT_SECONDS", "1e10", "COVET_HEALTH_TIMEOUT_SECONDS='1e10' is not valid"),
+        ("COVET_MAX_SERIES_PER_METRIC", "1" + "0" * 32, "COVET_MAX_SERIES_PER_METRIC='1000"),
+    ],
+)
+def test_unusable_values_stop_startup_with_exit_2(variable: str, value: str, message: str) -> None:
+    result = subprocess.run(
+        [LAUNCHER, sys.executable, "-c", "print('app ran')"],
+        env=_clean_env(**{variable: value}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "app ran" not in result.stdout
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_taken_port_warns_and_the_app_runs_on() -> None:
