@@ -14,6 +14,8 @@ series whose every label is `other`.
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from bisect import bisect_left
@@ -31,6 +33,35 @@ Callback = Callable[[], Iterable[Observation]]
 # metric; beyond, an unseen raw tuple is normalised on every call instead of growing memory.
 _MAX_ALIASES = 10_000
 
+_FINITE_MAX = sys.float_info.max
+_logger = logging.getLogger("covet_otel")
+_REFUSED_INTERVAL = 60.0
+_refused_next = 0.0
+_refused_held = 0
+
+
+def _refused(kind: str, value: object) -> None:
+    """Say that a value was dropped: one WARNING a minute at most, with the count held back, so
+    a loop feeding NaN cannot flood the log. Public recording APIs (business values, backup
+    sizes) check their input first and name the event; this is the last line."""
+    global _refused_next, _refused_held
+    try:
+        now = time.monotonic()
+        if now < _refused_next:
+            _refused_held += 1
+            return
+        _refused_next = now + _REFUSED_INTERVAL
+        held, _refused_held = _refused_held, 0
+        _logger.warning(
+            "covet-otel: a %s was given %r and dropped it (values are finite numbers >= 0)%s",
+            kind,
+            value,
+            f"; {held} more dropped in the last {_REFUSED_INTERVAL:g} s" if held else "",
+            stack_info=True,
+        )
+    except Exception:  # a value whose repr() fails, say: never the caller's problem
+        pass
+
 
 class CounterSeries:
     """A monotonic sum for one label set."""
@@ -43,7 +74,10 @@ class CounterSeries:
         self.start_ns = time.time_ns()
 
     def add(self, amount: float = 1.0) -> None:
-        if amount < 0:  # a counter never goes down; a negative amount is a caller bug
+        # One chained comparison refuses negatives, NaN and infinities (NaN compares false): a
+        # single NaN or inf added would make the series NaN/inf for the rest of the process.
+        if not 0 <= amount <= _FINITE_MAX:
+            _refused("counter", amount)
             return
         with self._lock:
             self.value += amount
@@ -93,7 +127,8 @@ class HistogramSeries:
         self.start_ns = time.time_ns()
 
     def record(self, value: float) -> None:
-        if not value >= 0:  # negative and NaN: histograms here are durations and sizes
+        if not 0 <= value <= _FINITE_MAX:  # negative, NaN, inf: durations and sizes are neither
+            _refused("histogram", value)
             return
         i = bisect_left(self.bounds, value)
         with self._lock:

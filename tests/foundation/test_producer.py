@@ -112,10 +112,55 @@ def test_unknown_and_mismatched_names_are_programming_errors() -> None:
         instruments.histogram("covet_db_query_duration_seconds").series(("only-one",))
 
 
-def test_negative_and_nan_values_are_ignored(fresh_instruments) -> None:
+BAD_VALUES = (float("nan"), float("inf"), float("-inf"), -1.0, -5)
+
+
+def test_nan_inf_and_negative_values_are_dropped_with_one_warning(metrics, caplog) -> None:
+    """Issue 17, point 8: one NaN or inf used to make a series NaN/inf for good."""
+    import logging
+
     hist = instruments.histogram("covet_db_query_duration_seconds").series(("main", "SELECT", "success"))
-    hist.record(-1.0)
-    hist.record(float("nan"))
     counter = instruments.counter("covet_db_slow_queries_total").series(("main", "SELECT"))
-    counter.add(-5)
-    assert hist.snapshot()[1] == 0 and counter.value == 0
+    hist.record(0.25)
+    counter.add(2)
+    with caplog.at_level(logging.WARNING, logger="covet_otel"):
+        instruments._refused_next = 0.0  # an earlier test's warning must not hold this one back
+        for value in BAD_VALUES:
+            hist.record(value)
+            counter.add(value)
+    hist.record(0.5)
+    counter.add(3)
+    assert hist.snapshot() == (hist.snapshot()[0], 2, 0.75, 0.25, 0.5)
+    assert counter.value == 5
+    samples = metrics.scrape()
+    assert samples.value("covet_db_slow_queries_total", pool="main", operation="SELECT") == 5
+    labels = {"pool": "main", "operation": "SELECT", "outcome": "success"}
+    assert samples.value("covet_db_query_duration_seconds_sum", **labels) == 0.75
+    assert samples.value("covet_db_query_duration_seconds_count", **labels) == 2
+    warnings = [r for r in caplog.records if "dropped it" in r.getMessage()]
+    assert len(warnings) == 1  # rate-limited: ten bad values, one line
+    assert "given nan" in warnings[0].getMessage()
+
+
+def test_business_value_rejects_nan_and_inf_and_stays_monotonic(metrics, caplog) -> None:
+    import logging
+
+    from covet_otel.events import declare_business_event
+
+    event = declare_business_event("hardening_sale", currency="EUR")
+    with caplog.at_level(logging.WARNING, logger="covet_otel"):
+        event.add_value(10.5)
+        for value in BAD_VALUES:
+            event.add_value(value)
+        event.add_value(4.5)
+        event.record(float("nan"))
+        event.record(2)
+    samples = metrics.scrape()
+    assert samples.value("covet_business_value_total", event="hardening_sale", currency="EUR") == 15.0
+    assert samples.value("covet_business_events_total", event="hardening_sale") == 2
+    dropped = [r.getMessage() for r in caplog.records if "hardening_sale" in r.getMessage()]
+    assert dropped == [
+        "covet-otel: business event 'hardening_sale': amount nan dropped (values are numbers >= 0; "
+        "declare a separate event for refunds)",
+        "covet-otel: business event 'hardening_sale': count nan dropped (counts are numbers >= 0)",
+    ]
