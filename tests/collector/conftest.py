@@ -6,106 +6,30 @@ tests skip, except under CI=true where they fail (harness.tools.missing).
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Server, free_port, tools
-from harness.servers import _http_ok
+
+# the Collector server class lives in the harness (the whole-stack harness uses it too); re-exported here
+from harness.collector import (  # noqa: F401 - re-exported for the tests of this directory
+    COLLECTOR_DIR,
+    CONFIG,
+    POSTGRESQL,
+    VARIANTS,
+    Collector,
+    collector_binary,
+    collector_scrape_config,
+    components,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTOR_DIR = REPO / "collector"
-CONFIG = COLLECTOR_DIR / "config.yaml"
-POSTGRESQL = COLLECTOR_DIR / "postgresql.yaml"
-VARIANTS = COLLECTOR_DIR / "variants"
-
-
-def collector_binary() -> Path:
-    out = subprocess.run(
-        ["bash", str(COLLECTOR_DIR / "build.sh"), "--print-binary"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    path = Path(out)
-    if not (path.is_file() and path.stat().st_mode & 0o111):
-        tools.missing("otelcol-covet", f"expected {path}; build it with collector/build.sh")
-    return path
-
-
-def components(binary: Path) -> dict[str, set[str]]:
-    """Component names by kind, from `otelcol-covet components`."""
-    import yaml
-
-    out = subprocess.run([str(binary), "components"], check=True, capture_output=True, text=True).stdout
-    data = yaml.safe_load(out)
-    return {
-        kind: {entry["name"] for entry in data.get(kind) or []}
-        for kind in ("receivers", "processors", "exporters", "extensions", "connectors")
-    }
 
 
 @pytest.fixture(scope="session")
 def otelcol() -> Path:
     return collector_binary()
-
-
-class Collector(Server):
-    """otelcol-covet running collector/config.yaml (plus overlays) with every port on loopback.
-
-    ``port`` is the Prometheus exporter's; ``otlp_http``, ``otlp_grpc``, ``health`` and ``telemetry``
-    are the other ports. ``env`` adds or overrides environment variables of the config."""
-
-    name = "otelcol"
-
-    def __init__(
-        self,
-        binary: Path,
-        configs: Sequence[Path] = (CONFIG,),
-        *,
-        env: Mapping[str, str] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.binary = binary
-        self.configs = list(configs)
-        self.otlp_http = free_port()
-        self.otlp_grpc = free_port()
-        self.health = free_port()
-        self.telemetry = free_port()
-        super().__init__(**kwargs)
-        self.env = {
-            "COVET_COLLECTOR_PROMETHEUS_ENDPOINT": f"127.0.0.1:{self.port}",
-            "COVET_COLLECTOR_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{self.otlp_http}",
-            "COVET_COLLECTOR_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.otlp_grpc}",
-            "COVET_COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{self.health}",
-            "COVET_COLLECTOR_TELEMETRY_PORT": str(self.telemetry),
-            "COVET_COLLECTOR_SCRAPE_INTERVAL": "1s",
-            **dict(env or {}),
-        }
-
-    def command(self) -> list[str]:
-        args = [str(self.binary)]
-        for config in self.configs:
-            args += ["--config", str(config)]
-        return args
-
-    def ready(self) -> bool:
-        return _http_ok(f"http://127.0.0.1:{self.health}/")
-
-    @property
-    def otlp_endpoint(self) -> str:
-        """For OTEL_EXPORTER_OTLP_ENDPOINT (the SDK appends /v1/metrics)."""
-        return f"http://127.0.0.1:{self.otlp_http}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/metrics"
-
-    @property
-    def telemetry_url(self) -> str:
-        return f"http://127.0.0.1:{self.telemetry}/metrics"
 
 
 @pytest.fixture
@@ -122,17 +46,6 @@ def collector_factory(otelcol: Path) -> Iterator[Callable[..., Collector]]:
     yield make
     for server in reversed(created):
         server.cleanup()
-
-
-def collector_scrape_config(collector: Collector, job: str = "otelcol") -> dict[str, Any]:
-    """A Prometheus scrape config for the collector's exporter: honor_labels keeps the job/instance that
-    the exporter derives from service.name / service.instance.id."""
-    return {
-        "job_name": job,
-        "honor_labels": True,
-        "scrape_interval": "1s",
-        "static_configs": [{"targets": [f"127.0.0.1:{collector.port}"]}],
-    }
 
 
 @pytest.fixture
