@@ -13,6 +13,7 @@ normalisation and the series dictionaries are paid once per command name.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Collection
@@ -82,7 +83,14 @@ def _command(name: object) -> _Command:
 
 def error_type(exc: BaseException) -> str:
     """connection / timeout / response / other: the alerts tell a Redis that cannot be reached
-    from one that answers slowly, and both from a command Redis rejected."""
+    from one that answers slowly, and both from a command Redis rejected.
+
+    A call the application cancelled (its own `asyncio.wait_for` deadline, a cancelled task) is a
+    `timeout`: Redis did not answer within the time the caller gave it. It counts with the time
+    it ran, as asyncpg statements do (docs/cache.md, "Cancelled calls").
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        return "timeout"
     from redis import exceptions as rex
 
     context = exc.__context__
@@ -157,7 +165,7 @@ def _wrap_command(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     start = _perf_counter()
     try:
         reply = wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see error_type
         _failed(cmd, _perf_counter() - start, exc)
         raise
     _done(cmd, _perf_counter() - start, reply, args)
@@ -176,7 +184,7 @@ async def _wrap_command_async(wrapped: Any, instance: Any, args: tuple, kwargs: 
     start = _perf_counter()
     try:
         reply = await wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see error_type
         _failed(cmd, _perf_counter() - start, exc)
         raise
     _done(cmd, _perf_counter() - start, reply, args)
@@ -258,7 +266,7 @@ def _wrap_pipeline(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> An
     start = _perf_counter()
     try:
         replies = wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:
         _pipeline_ended(op, _perf_counter() - start, stack, None, exc)
         raise
     _pipeline_ended(op, _perf_counter() - start, stack, replies, None)
@@ -273,7 +281,7 @@ async def _wrap_pipeline_async(wrapped: Any, instance: Any, args: tuple, kwargs:
     start = _perf_counter()
     try:
         replies = await wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:
         _pipeline_ended(op, _perf_counter() - start, stack, None, exc)
         raise
     _pipeline_ended(op, _perf_counter() - start, stack, replies, None)

@@ -116,3 +116,35 @@ def test_redis_stopped_then_restarted(fresh_redis, instrumented, metrics) -> Non
     assert calls(samples, "GET", "success") == 3
     assert calls(samples, "GET", "error") == 1
     assert samples.value("covet_cache_errors_total", command="GET", error_type="connection") == 1
+
+
+def test_calls_cancelled_by_the_apps_own_timeout_count_as_timeouts(server, metrics) -> None:
+    """Issue 17, point 4: asyncio.wait_for cancelling a call used to record nothing. The rule
+    asyncpg follows too: counted, with the time it ran, as an error of type timeout."""
+
+    async def work() -> None:
+        r = aioredis.Redis(host=server.host, port=server.port)
+        for _ in range(2):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(r.blpop(["empty-list"], timeout=5), 0.3)
+        pipe = r.pipeline(transaction=False)
+        pipe.get("a").blpop(["empty-list"], timeout=5)
+        task = asyncio.create_task(pipe.execute())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await r.ping() is True  # the client is usable after the cancellations
+        await r.aclose()
+
+    run(work())
+    samples = metrics.scrape()
+    duration = "covet_cache_operation_duration_seconds"
+    assert samples.value(f"{duration}_count", command="BLPOP", outcome="error") == 2
+    assert 0.6 <= samples.value(f"{duration}_sum", command="BLPOP", outcome="error") < 1.5
+    assert samples.value(f"{duration}_bucket", command="BLPOP", outcome="error", le="0.25") == 0
+    assert samples.value("covet_cache_errors_total", command="BLPOP", error_type="timeout") == 2
+    assert samples.value(f"{duration}_count", command="PIPELINE", outcome="error") == 1
+    assert samples.value("covet_cache_errors_total", command="PIPELINE", error_type="timeout") == 1
+    assert samples.value("covet_cache_pipeline_commands_total", command="BLPOP") == 1
+    assert samples.get(f"{duration}_count", command="BLPOP", outcome="success") == 0
