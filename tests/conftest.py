@@ -79,6 +79,16 @@ def alertmanager_factory() -> Iterator[Callable[..., Alertmanager]]:
         server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Any]:
+    """The whole native stack (``harness.stack.Stack``) with the shipped rules and Alertmanager config,
+    healthy and shared by the session: read from it, never inject faults into it (create a ``Stack``
+    of the test's own for that)."""
+    from harness.stack import session_stack
+
+    yield from session_stack()
+
+
 @pytest.fixture
 def free_port() -> Callable[..., int]:
     """The ``harness.free_port`` function: ``free_port()`` → an unused loopback TCP port."""

@@ -26,8 +26,9 @@ Components (attributes of a :class:`Stack`; each a harness server with ``start/s
   or a dict; default: one "null" receiver);
 - ``webhook``, ``smtp``: notification sinks in the test process (:mod:`harness.stack_sinks`), the parts of
   the compose stack's webhook sink and Mailpit;
-- ``app``: the instrumented app (:mod:`harness.stack_app`) under ``opentelemetry-instrument``, pushing
-  OTLP to the collector as ``job="shop"`` (pool ``shop``), with its own traffic driver.
+- ``app``: the instrumented app (demo/shop.py, the compose stack's app too) under
+  ``opentelemetry-instrument``, pushing OTLP to the collector as ``job="shop"`` (pool ``shop``), with its
+  own traffic driver.
 
 Same config files as compose: the collector runs the shipped files as they are (compose and the stack
 set the same ``COVET_*`` variables, with different values). Prometheus's and Alertmanager's files are
@@ -96,7 +97,7 @@ from .stack_sinks import SmtpSink, WebhookSink
 REPO = tools.REPO_ROOT
 PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
 ALERTS_DIR = REPO / "alerts"
-APP_SCRIPT = Path(__file__).with_name("stack_app.py")
+APP_SCRIPT = REPO / "demo" / "shop.py"
 APP_JOB = "shop"  # service.name of the app: its job label
 APP_POOL = "shop"  # the app's asyncpg pool name: the pool label
 BACKUP_NAME = "nightly"
@@ -231,7 +232,7 @@ def fast_routes(config: dict[str, Any], group_wait: str = "1s", group_interval: 
 
 
 class StackApp(Server):
-    """The instrumented app (harness/stack_app.py) under ``opentelemetry-instrument``."""
+    """The instrumented app (demo/shop.py) under ``opentelemetry-instrument``."""
 
     name = "stack-app"
 

@@ -1,28 +1,28 @@
-"""The instrumented application of the native stack (harness.stack): a small Starlette shop, run
-under ``opentelemetry-instrument`` so covet_otel is loaded exactly as a user's service loads it, plus a
+"""The demo shop: the instrumented application of the compose stack (docker-compose.yml, service
+`app`, built by demo/Dockerfile) and of the native test stack (tests/harness/stack.py). A small Starlette
+shop run under ``opentelemetry-instrument``, so covet_otel loads exactly as in a user's service, with a
 traffic driver inside the same process that calls it over real HTTP.
 
-    opentelemetry-instrument python tests/harness/stack_app.py --port P --database-url DSN --redis-url URL
+    opentelemetry-instrument python demo/shop.py --port 8000 --database-url DSN --redis-url URL
 
 Every metric group of the catalogue gets data: HTTP (templated routes, 2xx/4xx/5xx, bodies, streaming,
 exceptions), asyncpg (SELECT/INSERT/UPDATE in transactions, a failing statement, slow statements, the
 pool), Redis (hits, misses, a WRONGTYPE error, a pipeline), health checks (``/health/*``), security
 (auth failures, permission denials, rate limiting, invalid tokens), business events and pending
-migrations. Backup and migration runs are separate processes (``covet-otel job``), started by the stack.
+migrations. Backup and migration runs are separate processes (``covet-otel job``).
 
 Faults are switched through ``/_stack/*`` (not measured: it is in ``COVET_HTTP_EXCLUDED_PATHS``):
 
     POST /_stack/traffic?rps=20&errors=0.03   traffic rate and share of 5xx requests (rps=0 stops it)
-    POST /_stack/leak?reason=not_released      leak one pool connection (or held_too_long: hold it
-                                               past COVET_DB_LEAK_SECONDS, then release it)
-    POST /_stack/exhaust?seconds=10            hold every pool connection for that long
+    POST /_stack/leak?reason=not_released      leak one pool connection (or held_too_long&seconds=N:
+                                               hold it N seconds, past COVET_DB_LEAK_SECONDS)
+    POST /_stack/exhaust?seconds=10            hold every free pool connection for that long
     POST /_stack/health?fail=1                 the critical ``stack:switch`` check fails (fail=0: passes)
     POST /_stack/pending?count=3               covet_migration_pending{migrator="generic"}
     GET  /_stack/ready                         200 once the pool and the Redis client are open
     GET  /_stack/stats                         what the driver sent, by status
 
-Only the standard library, covet_otel and the demo extras are imported: this file runs in a process
-of its own, not inside pytest.
+Only the standard library, covet_otel and the demo extras are imported.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -49,7 +50,7 @@ from starlette.routing import Mount, Route
 from covet_otel import events, health
 from covet_otel.instrumentation.asyncpg import name_pool
 
-log = logging.getLogger("stack_app")
+log = logging.getLogger("shop")
 
 POOL_NAME = "shop"
 POOL_MAX = 5
@@ -390,13 +391,21 @@ async def drive(state: State, base: str) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--database-url", required=True)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--rps", type=float, default=20.0, help="requests per second (0: no traffic)")
-    parser.add_argument("--errors", type=float, default=0.03, help="share of requests that fail with 500")
+    env = os.environ.get
+    # every option also from the environment, so a container needs no command line
+    parser.add_argument("--host", default=env("SHOP_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(env("SHOP_PORT", "8000")))
+    parser.add_argument("--database-url", default=env("DATABASE_URL"), help="or DATABASE_URL")
+    parser.add_argument("--redis-url", default=env("REDIS_URL"), help="or REDIS_URL")
+    parser.add_argument(
+        "--rps", type=float, default=float(env("SHOP_RPS", "20")), help="requests per second (0: no traffic)"
+    )
+    parser.add_argument(
+        "--errors", type=float, default=float(env("SHOP_ERRORS", "0.03")), help="share answered 500"
+    )
     args = parser.parse_args()
+    if not args.database_url or not args.redis_url:
+        parser.error("give --database-url and --redis-url (or DATABASE_URL and REDIS_URL)")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     state = State(args.database_url, args.redis_url)
