@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from .config import AlertDef, MixinConfig
+from .config import AlertDef, MixinConfig, Threshold
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS_DIR = REPO_ROOT / "runbooks"
@@ -89,19 +89,24 @@ def _thresholds(config: MixinConfig, alert: AlertDef) -> str:
         else:
             target = f"{_percent(slo.availability_target)} of requests without a 5xx"
         rows = [
-            f"error ratio above **{b.factor:g} ×** the budget over both `{b.long_window}` "
+            f"error ratio is above **{b.factor:g} ×** the budget rate over both `{b.long_window}` "
             f"and `{b.short_window}`"
             for b in slo.burn_rates
             if b.severity == alert.severity
         ]
-        return f"SLO {target} over `{slo.window}`; fires when the " + "; or ".join(rows)
-    if not alert.thresholds:
+        return f"SLO {target} over `{slo.window}`; fires when the " + "; or the ".join(rows)
+    if not alert.limits:
         return "none (the expression itself is the condition)"
-    parts = []
-    for t in alert.thresholds:
-        desc = f" ({t.description})" if t.description else ""
-        parts.append(f"`{t.name}` **{t.text}**{desc}")
-    return "; ".join(parts)
+    return "; ".join(_quote(t, t.text) for t in alert.limits)
+
+
+def _quote(t: Threshold, text: str) -> str:
+    return f"`{t.name}` **{text}**" + (f" ({t.description})" if t.description else "")
+
+
+def _params(alert: AlertDef) -> str:
+    params = [t for t in alert.thresholds if t.role == "param"]
+    return "; ".join(_quote(t, t.duration) for t in params) if params else "—"
 
 
 def alert_details(config: MixinConfig, alerts: Iterable[AlertDef], expressions: Mapping[str, str]) -> str:
@@ -125,6 +130,7 @@ def alert_details(config: MixinConfig, alerts: Iterable[AlertDef], expressions: 
             f"| Threshold | {_cell(_thresholds(config, alert))} |",
             f"| For | `{alert.for_}` |",
             f"| Window | {f'`{alert.window}`' if alert.window else '—'} |",
+            f"| Lookbacks | {_cell(_params(alert))} |",
             f"| Labels that locate it | {located} |",
             f"| Dashboard | [`{alert.dashboard_uid}`{panel}]({dashboard_link(config, alert)}) "
             f"(the notification's `dashboard_url` fills in the alert's {located}) |",
@@ -173,7 +179,7 @@ def index_table(config: MixinConfig) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for alert in config.enabled_alerts:
-        threshold = alert.threshold().text if alert.thresholds else "—"
+        threshold = alert.threshold().text if alert.limits else "—"
         rows.append(
             f"| `{alert.name}` | {alert.severity} | {alert.team} | {alert.group} | {threshold} | "
             f"`{alert.for_}` | [{alert.runbook_path}]({alert.runbook_path}) |"
@@ -187,9 +193,12 @@ def index_table(config: MixinConfig) -> str:
 def write(config: MixinConfig, out_dir: Path, expressions: Mapping[str, str] | None = None) -> list[Path]:
     """Rewrite the generated blocks of every runbook and of the index under ``out_dir``.
 
-    ``expressions`` maps alert names to their rule expressions (the alerts writer's output);
-    without it the blocks carry no expression."""
-    expressions = expressions or {}
+    ``expressions`` maps alert names to their rule expressions; by default they are built by
+    the alerts writer from the same config, exactly as the rule files carry them."""
+    if expressions is None:
+        from .alerts import alert_rule
+
+        expressions = {a.name: alert_rule(config, a)["expr"] for a in config.enabled_alerts}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -1,0 +1,178 @@
+"""Runbooks against the mixin definition: one per alert, URLs that resolve, the nine sections with
+content, fresh generated blocks, working links. No servers needed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from covet_otel.mixin import runbooks
+from covet_otel.mixin.config import DASHBOARD_UIDS, load_config
+
+from .markdown import SECTIONS, anchors, blocks, headings, links, runbook_files, sections
+
+CONFIG = load_config()
+BY_FILE = runbooks.by_file(CONFIG)
+FILES = runbook_files()
+RUNBOOK_IDS = [p.name for p in FILES]
+
+# Sections a responder reads under pressure: each needs real content, not a heading and a line.
+MIN_LINES = {
+    "Symptoms": 4,
+    "Impact": 3,
+    "Root causes": 4,
+    "Investigation": 15,
+    "Resolution": 8,
+    "Verification": 3,
+    "Escalation": 3,
+    "Post-incident": 3,
+}
+# A phone number (7+ digits with separators) must never be invented in an escalation section.
+PHONE = re.compile(r"\+?\d[\d ()./-]{6,}\d")
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def test_every_alert_has_a_runbook_and_every_runbook_an_alert() -> None:
+    expected = set(BY_FILE)
+    present = {p.name for p in FILES}
+    assert expected - present == set(), "alerts without a runbook"
+    assert present - expected == set(), "runbooks without an alert"
+    assert len(CONFIG.enabled_alerts) >= 35
+
+
+@pytest.mark.parametrize("alert", CONFIG.enabled_alerts, ids=lambda a: a.name)
+def test_runbook_url_resolves_to_file_and_anchor(alert: object) -> None:
+    url = CONFIG.runbook_url(alert)  # type: ignore[arg-type]
+    assert url.startswith(CONFIG.runbook_base_url)
+    relative = url[len(CONFIG.runbook_base_url) :]
+    name, _, anchor = relative.partition("#")
+    path = runbooks.RUNBOOKS_DIR / name
+    assert path.is_file(), url
+    if anchor:
+        assert anchor in anchors(_text(path)), f"{url}: no anchor #{anchor} in {name}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_sections_in_order_and_not_stubs(path: Path) -> None:
+    text = _text(path)
+    found = [title for level, title in headings(text) if level == 2]
+    assert found == list(SECTIONS), f"{path.name}: level-2 headings {found}"
+    body = sections(text)
+    for title, minimum in MIN_LINES.items():
+        lines = [line for line in body[title].splitlines() if line.strip()]
+        assert len(lines) >= minimum, f"{path.name}: section {title!r} has {len(lines)} lines (< {minimum})"
+    assert re.search(r"\*\*Users\*\*", body["Impact"]), f"{path.name}: Impact names no user impact"
+    assert re.search(r"\*\*Business\*\*", body["Impact"]), f"{path.name}: Impact names no business impact"
+    assert re.search(r"\*\*Data\*\*", body["Impact"]), f"{path.name}: Impact names no data impact"
+    resolution = [title for level, title in headings(body["Resolution"]) if level == 3]
+    assert resolution == ["Immediate", "Long-term"], f"{path.name}: Resolution sub-sections {resolution}"
+    investigation_blocks = [b for b in blocks(path) if b.lang in ("promql", "sql", "console", "sh")]
+    assert len(investigation_blocks) >= 3, f"{path.name}: fewer than 3 copy-paste blocks"
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_title_names_the_alerts(path: Path) -> None:
+    text = _text(path)
+    title = text.splitlines()[0]
+    assert title.startswith("# "), f"{path.name}: first line is not a title"
+    alerts = BY_FILE[path.name]
+    if len(alerts) == 1:
+        assert title == f"# {alerts[0].name}"
+    body = sections(text)["Alert details"]
+    for alert in alerts:
+        assert f"`{alert.name}`" in body, f"{path.name}: generated block lacks {alert.name}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_escalation_names_roles_and_a_placeholder_never_numbers(path: Path) -> None:
+    escalation = sections(_text(path))["Escalation"]
+    assert "<fill in:" in escalation, f"{path.name}: no contacts placeholder"
+    assert re.search(r"on-call|owners|commander", escalation), f"{path.name}: no role named"
+    assert not PHONE.findall(escalation), f"{path.name}: looks like a phone number"
+    assert "@" not in escalation, f"{path.name}: looks like an e-mail address"
+
+
+def test_generated_blocks_and_index_are_fresh(tmp_path: Path) -> None:
+    """Regenerating from the default definition changes no committed byte."""
+    copy = tmp_path / "runbooks"
+    shutil.copytree(runbooks.RUNBOOKS_DIR, copy)
+    runbooks.write(CONFIG, copy)
+    stale = [p.name for p in sorted(copy.glob("*.md")) if _text(p) != _text(runbooks.RUNBOOKS_DIR / p.name)]
+    assert stale == [], "stale generated blocks: run `covet-otel mixin build`"
+
+
+def test_generated_block_follows_an_override(tmp_path: Path) -> None:
+    """A user's override reaches the runbook: threshold, `for`, URLs; the hand-written text stays."""
+    override = tmp_path / "override.yaml"
+    override.write_text(
+        "grafana_url: https://grafana.example.com\n"
+        "runbook_base_url: https://wiki.example.com/runbooks/\n"
+        "alerts:\n  DiskSpaceLow:\n    for: 20m\n    thresholds: {used_percent: 85}\n",
+        encoding="utf-8",
+    )
+    config = load_config(override)
+    copy = tmp_path / "runbooks"
+    shutil.copytree(runbooks.RUNBOOKS_DIR, copy)
+    runbooks.write(config, copy)
+    text = _text(copy / "disk-space-low.md")
+    details = sections(text)["Alert details"]
+    assert "`used_percent` **85 %**" in details
+    assert "| For | `20m` |" in details
+    assert "(https://grafana.example.com/d/covetpy-system)" in details
+    assert "`https://wiki.example.com/runbooks/disk-space-low.md`" in details
+    assert "> 85" in details or ">= 85" in details, "the expression quotes the new threshold"
+    original = _text(runbooks.RUNBOOKS_DIR / "disk-space-low.md")
+    assert sections(text)["Investigation"] == sections(original)["Investigation"]
+
+
+def test_missing_runbook_gets_a_copy_or_a_skeleton(tmp_path: Path) -> None:
+    runbooks.write(CONFIG, tmp_path)
+    copied = _text(tmp_path / "disk-space-low.md")
+    assert (
+        sections(copied)["Investigation"]
+        == sections(_text(runbooks.RUNBOOKS_DIR / "disk-space-low.md"))["Investigation"]
+    )
+    alert = CONFIG.alert("DiskSpaceLow")
+    skeleton = runbooks.skeleton(alert)
+    assert [t for level, t in headings(skeleton) if level == 2] == list(SECTIONS)
+
+
+def test_block_without_markers_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "disk-space-low.md").write_text("# DiskSpaceLow\n\nno markers\n", encoding="utf-8")
+    with pytest.raises(runbooks.RunbookError, match=r"disk-space-low\.md: needs exactly one"):
+        runbooks.write(CONFIG, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "path", [*FILES, runbooks.RUNBOOKS_DIR / "README.md"], ids=[*RUNBOOK_IDS, "README.md"]
+)
+def test_relative_links_resolve(path: Path) -> None:
+    for line, _label, target in links(_text(path)):
+        if re.match(r"^[a-z]+://", target):
+            continue
+        name, _, anchor = target.partition("#")
+        linked = (path.parent / name).resolve() if name else path
+        assert linked.is_file(), f"{path.name}:{line}: broken link {target}"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(_text(linked)), f"{path.name}:{line}: no anchor #{anchor}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_code_blocks_have_a_known_language(path: Path) -> None:
+    for block in blocks(path):
+        assert block.lang in ("promql", "sql", "console", "sh", "text"), f"{block.where}: ```{block.lang}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_dashboard_links_name_known_uids(path: Path) -> None:
+    text = _text(path)
+    for uid in re.findall(r"/d/([A-Za-z0-9_-]+)", text):
+        assert uid in DASHBOARD_UIDS, f"{path.name}: unknown dashboard UID {uid}"
+    for uid in re.findall(r"`([a-z-]+)` ›", text):
+        assert uid in DASHBOARD_UIDS, f"{path.name}: unknown dashboard UID {uid}"
