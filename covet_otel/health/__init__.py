@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # http.server costs ~8 ms to import: only processes that call serve() pay it
+    # the server module is imported only by processes that call serve()
     if name == "HealthServer":
         from .server import HealthServer
 
@@ -65,12 +65,28 @@ def health_wsgi_app(registry: HealthRegistry | None = None, *, token: str | None
 
 
 def serve(
-    port: int, host: str = "127.0.0.1", *, registry: HealthRegistry | None = None, token: str | None = None
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    registry: HealthRegistry | None = None,
+    token: str | None = None,
+    idle_timeout: float | None = None,
+    max_connections: int | None = None,
 ) -> HealthServer:
-    """Serve the health endpoints on a background thread (port 0: any free port, see `.port`)."""
-    from .server import HealthServer
+    """Serve the health endpoints on a background thread (port 0: any free port, see `.port`).
 
-    return HealthServer(registry or globals()["registry"], port, host, token)
+    A connection silent for `idle_timeout` seconds (default 5) is closed; beyond
+    `max_connections` (default 64) the longest-idle one makes room for a new one."""
+    from . import server
+
+    return server.HealthServer(
+        registry or globals()["registry"],
+        port,
+        host,
+        token,
+        idle_timeout=server.IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
+        max_connections=server.MAX_CONNECTIONS if max_connections is None else max_connections,
+    )
 
 
 def demo_health_app(backends: Any) -> HealthASGIApp:

@@ -38,7 +38,7 @@ from .checks import (
     in_thread,
     to_result,
 )
-from .format import ALL, LIVE, LIVE_BODY, READY, STARTUP, http_status, render
+from .format import ALL, HEADERS, LIVE, LIVE_BODY, READY, STARTUP, http_status, render
 
 
 @dataclass(frozen=True)
@@ -273,6 +273,26 @@ class HealthRegistry:
                 answer = self._failed_response(detailed)
         return answer
 
+    def immediate(self, endpoint: str, detailed: bool = False) -> tuple[int, bytes] | None:
+        """The answer when it needs no round (liveness; start-up before or after), else None."""
+        return self._without_round(endpoint, detailed)
+
+    def sync_loop(self) -> asyncio.AbstractEventLoop:
+        """Where rounds run for callers outside any loop: `loop` when given and running, else a
+        private loop thread."""
+        return self.loop if self.loop is not None and self.loop.is_running() else _background_loop()
+
+    def round_limit(self) -> float:
+        """How long a caller waits for a round at most: the longest check timeout plus slack."""
+        return self._round_limit()
+
+    def failed_response(self, detailed: bool = False) -> tuple[int, bytes]:
+        return self._failed_response(detailed)
+
+    @staticmethod
+    def response_headers() -> list[tuple[str, str]]:
+        return list(HEADERS)
+
     def _without_round(self, endpoint: str, detailed: bool) -> tuple[int, bytes] | None:
         """The answers that need no check results: liveness, and start-up before or after."""
         if endpoint == LIVE:
@@ -316,8 +336,7 @@ class HealthRegistry:
         current = self._fresh()
         if current is not None:
             return current
-        loop = self.loop if self.loop is not None and self.loop.is_running() else _background_loop()
-        future = self._join_or_start(loop)
+        future = self._join_or_start(self.sync_loop())
         return future.result(timeout=self._round_limit())
 
     def _round_limit(self) -> float:

@@ -24,15 +24,24 @@ _REASONS = {
 _TEXT = ("content-type", "text/plain; charset=utf-8")
 
 
-def respond(
-    registry: HealthRegistry, path: str, method: str, authorization: str | None, token: str | None
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    """(status, headers, body) for one request; shared by the WSGI app and the standalone server."""
+def precheck(path: str, method: str) -> str | tuple[int, list[tuple[str, str]], bytes]:
+    """The endpoint a request asks for, or the whole answer when it asks for none (404, 405);
+    shared by the WSGI app and the standalone server."""
     endpoint = endpoint_for(path)
     if endpoint is None:
         return 404, [_TEXT], b"not found\n"
     if method not in ("GET", "HEAD"):
         return 405, [_TEXT, ("allow", "GET, HEAD")], b"method not allowed\n"
+    return endpoint
+
+
+def respond(
+    registry: HealthRegistry, path: str, method: str, authorization: str | None, token: str | None
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) for one request."""
+    endpoint = precheck(path, method)
+    if not isinstance(endpoint, str):
+        return endpoint
     detailed = authorized(authorization, configured_token(token))
     code, body = registry.response_sync(endpoint, detailed)
     return code, list(HEADERS), body
