@@ -28,6 +28,7 @@ Public API (stable; the dashboards and runbooks generators depend on it)::
     cfg.selectors.app / .redis / .postgresql / .host / .collector   # PromQL label matchers
     cfg.selectors.job_label, cfg.selectors.instance_label
     cfg.grafana_url, cfg.runbook_base_url
+    cfg.alertmanager                         # receivers, secrets dir, working hours (AlertmanagerConfig)
     cfg.slo.availability_target, .latency_target, .latency_threshold_seconds, .window,
     cfg.slo.burn_rates                      # the multi-window multi-burn-rate table (BurnRate)
     RECORDING_RULES                          # names of every recording rule the build writes
@@ -237,8 +238,9 @@ class Selectors:
     """PromQL label matchers (without braces) that pick each source's series, and the label names
     that locate a series. job/instance come from service.name/service.instance.id (docs/collector.md)."""
 
-    # apps: every job except the collector-side server jobs below
-    app: str = 'job!~"redis|node|postgresql|otelcol|otelcol-self|prometheus|alertmanager"'
+    # apps: only apps report the covet_* names the app-side alerts read, so any job will do; narrow
+    # it to pick some apps
+    app: str = 'job=~".+"'
     redis: str = 'job="redis"'
     postgresql: str = 'job="postgresql"'
     host: str = 'job="node"'
@@ -279,6 +281,56 @@ class SLOConfig:
         """Every window a burn-rate rule reads, shortest first (the error-ratio rules' window label)."""
         ws = {w for b in self.burn_rates for w in (b.long_window, b.short_window)}
         return tuple(sorted(ws, key=duration_seconds))
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    """Receivers and timing of alerts/alertmanager.yml. No secret is ever written into the file:
+    PagerDuty routing keys, the Slack webhook URL, the dead man's switch URL and the SMTP password
+    are read by Alertmanager from files under `secrets_dir` (`*_file` fields). The `*_url` fields
+    below, when set, are written as plain URLs instead of their `*_file`: for local sinks only
+    (tests, the compose demo), never for a URL that carries a token."""
+
+    secrets_dir: str = "/etc/alertmanager/secrets"
+    smtp_smarthost: str = "localhost:25"
+    smtp_from: str = "alertmanager@example.com"
+    smtp_auth_username: str = ""  # set it to authenticate; the password is read from smtp-password
+    smtp_require_tls: bool = True
+    email_oncall: str = "oncall@example.com"  # critical
+    email_team: str = "team@example.com"  # high
+    email_security: str = "security@example.com"  # everything of team security
+    email_dba: str = "dba@example.com"  # critical and high of team database
+    email_digest: str = "ops@example.com"  # the hourly digest of low alerts
+    slack_channel_critical: str = "#critical"
+    slack_channel_alerts: str = "#alerts"
+    slack_channel_security: str = "#security"
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    slack_api_url: str = ""  # empty: api_url_file = secrets_dir/slack-webhook-url
+    deadmans_switch_url: str = ""  # empty: url_file = secrets_dir/deadmans-switch-url
+    # working hours (low alerts are muted outside them) and the weekly maintenance window (high,
+    # medium and low muted inside it); Alertmanager time_intervals syntax
+    time_zone: str = "UTC"
+    working_days: str = "monday:friday"
+    working_hours_start: str = "09:00"
+    working_hours_end: str = "18:00"
+    maintenance_day: str = "sunday"
+    maintenance_start: str = "02:00"
+    maintenance_end: str = "04:00"
+    # grouping and repeat per severity (the pack's: critical at once, high 5 min, medium 15 min,
+    # low an hourly digest)
+    critical_group_wait: str = "10s"
+    critical_group_interval: str = "1m"
+    critical_repeat_interval: str = "1h"
+    high_group_wait: str = "30s"
+    high_group_interval: str = "5m"
+    high_repeat_interval: str = "4h"
+    medium_group_wait: str = "1m"
+    medium_group_interval: str = "15m"
+    medium_repeat_interval: str = "12h"
+    low_group_wait: str = "5m"
+    low_group_interval: str = "1h"
+    low_repeat_interval: str = "24h"
+    watchdog_repeat_interval: str = "1m"
 
 
 def _t(name: str, value: float, unit: str, description: str = "") -> Threshold:
@@ -633,6 +685,7 @@ class MixinConfig:
     runbook_base_url: str = "https://github.com/your-org/covet-otel/blob/main/runbooks/"
     grafana_url: str = "http://localhost:3000"
     slo: SLOConfig = field(default_factory=SLOConfig)
+    alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig)
     alerts: tuple[AlertDef, ...] = DEFAULT_ALERTS
     # rule-group evaluation interval (the SLO budget rules use slo.budget_interval)
     evaluation_interval: str = "30s"
@@ -802,7 +855,15 @@ def _override_slo(slo: SLOConfig, data: Mapping[str, Any]) -> SLOConfig:
 def apply_overrides(config: MixinConfig, data: Mapping[str, Any]) -> MixinConfig:
     """A new config with `data` (the parsed YAML of an override file) applied."""
     data = _mapping("(top level)", data)
-    top = ("selectors", "runbook_base_url", "grafana_url", "slo", "alerts", "evaluation_interval")
+    top = (
+        "selectors",
+        "runbook_base_url",
+        "grafana_url",
+        "slo",
+        "alertmanager",
+        "alerts",
+        "evaluation_interval",
+    )
     _unknown("", data, top)
     changes: dict[str, Any] = {}
     for k in ("runbook_base_url", "grafana_url"):
@@ -815,6 +876,13 @@ def apply_overrides(config: MixinConfig, data: Mapping[str, Any]) -> MixinConfig
         changes["selectors"] = _override_flat(config.selectors, selectors, "selectors")
     if "slo" in data:
         changes["slo"] = _override_slo(config.slo, _mapping("slo", data["slo"]))
+    if "alertmanager" in data:
+        am = _mapping("alertmanager", data["alertmanager"])
+        durations = tuple(
+            f.name for f in dataclasses.fields(AlertmanagerConfig) if f.name.endswith("_interval")
+        )
+        durations += tuple(f.name for f in dataclasses.fields(AlertmanagerConfig) if f.name.endswith("_wait"))
+        changes["alertmanager"] = _override_flat(config.alertmanager, am, "alertmanager", durations)
     if "alerts" in data:
         given = _mapping("alerts", data["alerts"])
         names = tuple(a.name for a in config.alerts)
