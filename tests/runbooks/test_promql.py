@@ -1,0 +1,120 @@
+"""Every PromQL block of the runbooks: parsed by a real parser, only catalogue names, and run on a
+real Prometheus (an empty one with the shipped rules, and the whole stack with data of every
+group)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import promql_parser
+import pytest
+from harness import Prometheus
+
+from covet_otel.catalogue import BY_NAME
+from covet_otel.mixin.alerts import EXTERNAL_METRICS
+from covet_otel.mixin.config import RECORDING_RULES
+
+from .markdown import Block, blocks, runbook_files
+
+REPO = Path(__file__).resolve().parents[2]
+RULE_FILES = sorted((REPO / "alerts").rglob("*.rules.yml"))
+
+# The collector's own telemetry that the collector runbooks read besides the two the rules use
+# (docs/collector.md, "The collector's own metrics"): throughput, queue and memory.
+COLLECTOR_TELEMETRY = (
+    "otelcol_receiver_accepted_metric_points_total",
+    "otelcol_exporter_sent_metric_points_total",
+    "otelcol_exporter_queue_size",
+    "otelcol_exporter_queue_capacity",
+    "otelcol_process_memory_rss_bytes",
+)
+HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+
+PROMQL: list[Block] = [b for path in runbook_files() for b in blocks(path) if b.lang == "promql"]
+IDS = [b.where for b in PROMQL]
+
+
+def metric_names(expr: str) -> set[str]:
+    """Every metric name an expression selects, from its syntax tree."""
+    names: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            if node.name:
+                names.add(node.name)
+            for matcher in node.matchers.matchers:
+                if matcher.name == "__name__":
+                    names.add(matcher.value)
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return names
+
+
+def known(name: str) -> bool:
+    if name in BY_NAME or name in RECORDING_RULES or name in EXTERNAL_METRICS or name in COLLECTOR_TELEMETRY:
+        return True
+    for suffix in HISTOGRAM_SUFFIXES:
+        base = name.removesuffix(suffix)
+        if base != name and base in BY_NAME and BY_NAME[base].kind == "histogram":
+            return True
+    return False
+
+
+def test_there_are_promql_blocks() -> None:
+    assert len(PROMQL) >= 100
+
+
+@pytest.mark.parametrize("block", PROMQL, ids=IDS)
+def test_parses_and_names_only_catalogue_metrics(block: Block) -> None:
+    try:
+        names = metric_names(block.text)
+    except (ValueError, RuntimeError) as exc:
+        pytest.fail(f"{block.where}: does not parse: {exc}\n{block.text}")
+    unknown = sorted(n for n in names if not known(n))
+    assert unknown == [], f"{block.where}: not in the catalogue: {unknown}"
+
+
+def test_an_unknown_name_is_caught() -> None:
+    """The check above can fail: a typo in a metric name is reported."""
+    assert not known("covet_db_connection_active")
+    assert not known("covet_http_requests_total_bucket")
+    assert known("covet_http_request_duration_seconds_bucket")
+
+
+@pytest.fixture(scope="module")
+def empty_prometheus() -> Iterator[Prometheus]:
+    server = Prometheus(rule_files=RULE_FILES)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _run_all(query: Callable[[str], Any]) -> list[str]:
+    failures = []
+    for block in PROMQL:
+        try:
+            query(block.text)
+        except Exception as exc:  # every failure is reported with its block
+            failures.append(f"{block.where}: {exc}")
+    return failures
+
+
+def test_runs_on_prometheus_with_the_shipped_rules(empty_prometheus: Prometheus) -> None:
+    """Every block is accepted by Prometheus's own parser and evaluator (functions, durations,
+    offsets, subqueries, the rules' recording series)."""
+    assert RULE_FILES, "alerts/*.rules.yml missing: run `covet-otel mixin build`"
+    assert _run_all(empty_prometheus.query) == []
+
+
+@pytest.mark.slow
+def test_runs_on_the_whole_stack_with_data(stack: Any) -> None:
+    """On the stack (app traffic, Redis, PostgreSQL, host, collector, jobs), every block runs: no
+    many-to-many matching, no type errors that only data reveals. Most return series."""
+    failures = _run_all(stack.prometheus.query)
+    assert failures == []
+    with_data = [b.where for b in PROMQL if stack.prometheus.query(b.text)]
+    assert len(with_data) >= len(PROMQL) // 2, f"only {len(with_data)} of {len(PROMQL)} blocks return data"
