@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ class Backends:
         self.redis_url = redis_url
         self.pool: Any = None
         self.redis: Any = None
+        self.error: str | None = None  # why open() failed, for the demo's one-line message
 
     async def open(self) -> None:
         if self.database_url:
@@ -41,10 +43,17 @@ class Backends:
             self.redis = aioredis.from_url(self.redis_url)
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
-        if self.redis is not None:
-            await self.redis.aclose()
+        pool, self.pool = self.pool, None
+        client, self.redis = self.redis, None
+        if pool is not None:
+            # bounded: a pool with a connection stuck in a query must not hold up the exit
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except (asyncio.TimeoutError, Exception):
+                pool.terminate()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
 
 def build_app(backends: Backends) -> Starlette:
@@ -96,11 +105,17 @@ def build_app(backends: Backends) -> Starlette:
     ]
     health = _health_app(backends)
     if health is not None:
-        routes.append(Mount("/health", app=health))
+        # the bare /health answers itself: a Mount alone redirects it (307) to /health/
+        routes += [Route("/health", health), Mount("/health", app=health)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await backends.open()
+        try:
+            await backends.open()
+        except Exception as exc:
+            backends.error = f"{type(exc).__name__}: {exc}"
+            await backends.close()
+            raise
         try:
             yield
         finally:

@@ -6,11 +6,13 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _free_port() -> int:
@@ -26,6 +28,48 @@ def _wait_port(port: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+PREFIX = "covet-demo-"
+
+
+def _workdir(kind: str) -> str:
+    # the pid in the name lets the next demo remove what a killed one left behind
+    return tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-{os.getpid()}-")
+
+
+def sweep_stale() -> None:
+    """Remove the folders of demos that died without cleaning up (SIGKILL, power loss)."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), PREFIX + "*")):
+        parts = os.path.basename(path)[len(PREFIX) :].split("-")
+        if len(parts) < 3 or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid != os.getpid() and not _alive(pid):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the demo dies, even by SIGKILL (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:
+        pass
 
 
 def find_postgres_bin() -> str | None:
@@ -47,7 +91,8 @@ class LocalServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.terminate()
+            # PostgreSQL's SIGTERM waits for clients to leave; SIGINT is its fast shutdown
+            self.process.send_signal(signal.SIGINT if self.name == "postgres" else signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
@@ -60,7 +105,7 @@ def start_redis() -> LocalServer | None:
     if binary is None:
         return None
     port = _free_port()
-    workdir = tempfile.mkdtemp(prefix="covet-demo-redis-")
+    workdir = _workdir("redis")
     proc = subprocess.Popen(
         [
             binary,
@@ -77,9 +122,13 @@ def start_redis() -> LocalServer | None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,  # Ctrl-C in the terminal reaches the demo, which stops it in order
     )
     if not _wait_port(port, 10):
         proc.kill()
+        proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
         return None
     return LocalServer("redis", f"redis://127.0.0.1:{port}/0", proc, workdir)
 
@@ -88,21 +137,23 @@ def start_postgres() -> LocalServer | None:
     bindir = find_postgres_bin()
     if bindir is None:
         return None
-    workdir = tempfile.mkdtemp(prefix="covet-demo-pg-")
+    workdir = _workdir("pg")
     data = os.path.join(workdir, "data")
-    preexec = None
+    preexec: Any = _die_with_parent
     if os.geteuid() == 0:
         # PostgreSQL refuses to run as root: hand the directory to an unprivileged account
         import pwd
 
         account = next((n for n in ("postgres", "nobody") if _has_user(n)), None)
         if account is None:
+            shutil.rmtree(workdir, ignore_errors=True)
             return None
         entry = pwd.getpwnam(account)
         os.chown(workdir, entry.pw_uid, entry.pw_gid)
         os.chmod(workdir, 0o700)
 
-        def preexec() -> None:  # type: ignore[misc]
+        def preexec() -> None:
+            _die_with_parent()
             os.setgid(entry.pw_gid)
             os.setuid(entry.pw_uid)
 
@@ -136,9 +187,12 @@ def start_postgres() -> LocalServer | None:
         stderr=subprocess.DEVNULL,
         preexec_fn=preexec,
         cwd=workdir,
+        start_new_session=True,
     )
     if not _wait_port(port, 30):
         proc.kill()
+        proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
         return None
     return LocalServer("postgres", f"postgresql://postgres@127.0.0.1:{port}/postgres", proc, workdir)
 
