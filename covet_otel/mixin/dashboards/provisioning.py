@@ -1,7 +1,7 @@
 """Grafana provisioning files: the Prometheus and Alertmanager datasources (fixed UIDs) and the
 dashboard provider that loads grafana/dashboards/. Paths are those of docker-compose.yml, which
 mounts grafana/provisioning at /etc/grafana/provisioning and grafana/dashboards at
-/var/lib/grafana/dashboards/covet."""
+/var/lib/grafana/dashboards (tests/dashboards/test_provisioning.py holds the two together)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ ALERTMANAGER_URL = "http://alertmanager:9093"
 # Prometheus's scrape interval (prometheus/prometheus.yml): Grafana's $__rate_interval is at least
 # four times this, so rate() always sees two samples
 SCRAPE_INTERVAL = "15s"
-DASHBOARDS_PATH = "/var/lib/grafana/dashboards/covet"
+DASHBOARDS_PATH = "/var/lib/grafana/dashboards"
 FOLDER = "Covet"
 
 HEADER = (
