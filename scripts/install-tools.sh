@@ -229,6 +229,7 @@ install_go_tools() {
     go_tool victoria-metrics github.com/VictoriaMetrics/VictoriaMetrics "$VICTORIAMETRICS_VERSION" "" \
         "-s -w -X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-metrics-$VICTORIAMETRICS_VERSION" \
         -version app/victoria-metrics
+    bash "$ROOT/tools/dashboard-check/build.sh"  # strict Grafana dashboard validation (tests/dashboards)
 }
 
 # ---------------------------------------------------------------------------------------------------
