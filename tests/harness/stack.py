@@ -38,7 +38,7 @@ rule-file paths by ``rule_files=``, and the timings are shortened for tests (Pro
 and evaluation; Alertmanager, unless ``fast_alertmanager=False``: group_wait 1 s and group_interval 2 s
 in every route). Nothing else changes.
 
-Data flows within seconds: 1 s app export, collector scrapes and Prometheus scrapes; the collector's
+Data flows within seconds: 1 s app export and Prometheus scrapes, 2 s collector scrapes; the collector's
 ``batch`` processor (5 s timeout, shipped config) is the largest delay. ``Stack.start()`` returns when
 every process answers; ``wait_for_data()`` (called by ``start()`` unless ``wait_for_data=False``) waits
 until every metric group has arrived at Prometheus, one successful backup and migration run included.
@@ -64,6 +64,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -77,9 +78,7 @@ from typing import Any
 import httpx
 import yaml
 
-from . import tools
-from .collector import CONFIG as COLLECTOR_CONFIG
-from .collector import POSTGRESQL as COLLECTOR_POSTGRESQL
+from . import stack_compose, tools
 from .collector import Collector
 from .servers import (
     Alertmanager,
@@ -95,8 +94,6 @@ from .servers import (
 from .stack_sinks import SmtpSink, WebhookSink
 
 REPO = tools.REPO_ROOT
-PROMETHEUS_CONFIG = REPO / "prometheus" / "prometheus.yml"
-ALERTS_DIR = REPO / "alerts"
 APP_SCRIPT = REPO / "demo" / "shop.py"
 APP_JOB = "shop"  # service.name of the app: its job label
 APP_POOL = "shop"  # the app's asyncpg pool name: the pool label
@@ -148,24 +145,38 @@ def rewrite_addresses(value: Any, mapping: Mapping[str, str]) -> Any:
     return walk(value)
 
 
+def _flag(service: str, flag: str) -> list[str]:
+    """Values of ``--flag=value`` in the command of a compose service."""
+    command = stack_compose.services()[service].get("command") or []
+    return [str(arg).split("=", 1)[1] for arg in command if str(arg).startswith(f"{flag}=")]
+
+
+def compose_collector_configs() -> list[Path]:
+    """The config files the compose ``otelcol`` service runs (its ``--config`` flags, through its mounts)."""
+    return [stack_compose.host_path("otelcol", p) for p in _flag("otelcol", "--config")]
+
+
+def compose_prometheus_config() -> Path:
+    """The file the compose ``prometheus`` service runs (``--config.file``, through its mounts)."""
+    (path,) = _flag("prometheus", "--config.file")
+    return stack_compose.host_path("prometheus", path)
+
+
 def shipped_rule_files() -> list[Path]:
-    """Prometheus rule files under alerts/ (YAML with top-level ``groups``; not the Alertmanager config
-    nor promtool test files)."""
-    found = []
-    if ALERTS_DIR.is_dir():
-        for path in sorted([*ALERTS_DIR.rglob("*.yml"), *ALERTS_DIR.rglob("*.yaml")]):
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError):
-                continue
-            if isinstance(data, dict) and "groups" in data and "tests" not in data:
-                found.append(path)
+    """The rule files the compose Prometheus loads: its config's ``rule_files`` globs, through its mounts."""
+    config_path = _flag("prometheus", "--config.file")[0]
+    data = yaml.safe_load(compose_prometheus_config().read_text(encoding="utf-8"))
+    found: list[Path] = []
+    for pattern in data.get("rule_files") or []:
+        found += stack_compose.host_glob("prometheus", pattern, relative_to=os.path.dirname(config_path))
     return found
 
 
 def shipped_alertmanager_config() -> Path | None:
-    path = ALERTS_DIR / "alertmanager.yml"
-    return path if path.is_file() else None
+    """The file the compose ``alertmanager`` service runs (None while it does not exist yet)."""
+    (path,) = _flag("alertmanager", "--config.file")
+    found = stack_compose.host_path("alertmanager", path)
+    return found if found.is_file() else None
 
 
 def _opentelemetry_instrument() -> Path:
@@ -186,10 +197,10 @@ class StackPrometheus(Prometheus):
     docstring); ``addresses`` maps ``service:port`` to ``127.0.0.1:port``."""
 
     def __init__(
-        self, *, source: Path = PROMETHEUS_CONFIG, addresses: Mapping[str, str] | None = None, **kwargs: Any
+        self, *, source: Path | None = None, addresses: Mapping[str, str] | None = None, **kwargs: Any
     ) -> None:
         super().__init__(scrape_self=False, **kwargs)
-        self.source = source
+        self.source = source or compose_prometheus_config()
         self.addresses = dict(addresses or {})
 
     def config(self) -> dict[str, Any]:
@@ -352,12 +363,15 @@ class Stack:
         self.postgres_exporter = PostgresExporter(self.postgres)
         self.redis = Redis()
         self.collector = Collector(
-            configs=(COLLECTOR_CONFIG, COLLECTOR_POSTGRESQL),
+            configs=compose_collector_configs(),
             env={
                 "COVET_REDIS_ENDPOINT": self.redis.address,
                 "COVET_POSTGRES_EXPORTER_ENDPOINT": self.postgres_exporter.address,
                 "COVET_POSTGRES_INSTANCE": self.postgres.address,
                 "COVET_HOST_INSTANCE": "stack-host",
+                # not 1 s: while PostgreSQL is down postgres_exporter takes 1 s to answer (pg_up 0), and
+                # the scrape timeout is the interval; a timed-out scrape would drop the series instead
+                "COVET_COLLECTOR_SCRAPE_INTERVAL": "2s",
                 **dict(collector_env or {}),
             },
         )
@@ -419,6 +433,18 @@ class Stack:
             "alertmanager:9093": f"127.0.0.1:{self._alertmanager_port}",
         }
         data = rewrite_addresses(data, mapping)
+        # template paths: Alertmanager reads relative ones from its config file's directory, which for
+        # the native copy is elsewhere; absolute ones are container paths of the compose mounts
+        base = Path(source).resolve().parent if not isinstance(source, Mapping) else REPO
+        templates = []
+        for pattern in data.get("templates") or []:
+            if posixpath.isabs(pattern):
+                directory, name = posixpath.split(pattern)
+                templates.append(str(stack_compose.host_path("alertmanager", directory) / name))
+            else:
+                templates.append(str(base / pattern))
+        if templates:
+            data["templates"] = templates
         return fast_routes(data) if fast else data
 
     # -- life cycle ---------------------------------------------------------------------------------

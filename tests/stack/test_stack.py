@@ -158,7 +158,9 @@ def test_a_stopped_collector_makes_the_target_down_and_data_resumes(own_stack: S
         wait_value(own_stack, 'up{job="otelcol"}', lambda v: v == 0)
         assert own_stack.app is not None and own_stack.app.running
     wait_value(own_stack, 'up{job="otelcol"}', lambda v: v == 1)
-    before = value(own_stack, f'sum(covet_http_requests_total{{job="{APP_JOB}"}})')
+    # the restarted collector has no series until the app's next pushes pass its batch processor
+    total = f'sum(covet_http_requests_total{{job="{APP_JOB}"}})'
+    before = wait_value(own_stack, total, lambda v: v > 0, timeout=30)
     prom.wait_for(f'sum(covet_http_requests_total{{job="{APP_JOB}"}}) > {before}', timeout=30)
 
 
