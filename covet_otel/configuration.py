@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 
@@ -37,7 +38,7 @@ def configure(
         env = os.environ if environ is None else environ
         settings = settings or settings_module.load(env)
         settings_module.set_current(settings)
-        if not settings.enabled:
+        if not settings.enabled or _multiprocessing_helper():
             return None
         resource = resource_module.build(env)
         built = pipeline_module.build(settings, resource, env)
@@ -48,6 +49,15 @@ def configure(
             _system.register()
         _pipeline = built
         return built
+
+
+def _multiprocessing_helper() -> bool:
+    """True in Python's multiprocessing resource tracker. `opentelemetry-instrument` configures
+    every Python process it starts, and this one (started by `uvicorn --workers`, or any pool)
+    runs no application code: measured, it added its own memory to the workers' sum on the
+    embedded endpoint and pushed an extra OTLP instance of system series alone."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    return any("multiprocessing.resource_tracker" in arg for arg in argv)
 
 
 def current_pipeline() -> Pipeline | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +48,7 @@ class Pipeline:
     readers: list[MetricReader] = field(default_factory=list)
     _server: Any = None
     _stopped: bool = False
+    started: float = field(default_factory=time.monotonic)
 
     def shutdown(self, timeout_millis: float = SHUTDOWN_TIMEOUT_MS, *, at_exit: bool = False) -> None:
         if self._stopped:
@@ -61,7 +64,51 @@ class Pipeline:
         self.provider.shutdown(timeout_millis=timeout_millis)
 
     def _at_exit(self) -> None:
-        self.shutdown(at_exit=True)
+        try:
+            _say_if_jobs_unscraped(self)
+        finally:
+            self.shutdown(at_exit=True)
+
+
+# A process that lives shorter than this on the embedded endpoint was most likely never scraped
+# while its job ran: two of Prometheus's usual 15 s scrape intervals.
+SHORT_LIVED_SECONDS = 30.0
+
+
+def _say_if_jobs_unscraped(pipeline: Pipeline) -> None:
+    """`opentelemetry-instrument alembic upgrade head` without OTLP records its migration on an
+    endpoint that dies with the process: say once, on stderr, how to keep such figures."""
+    try:
+        lived = time.monotonic() - pipeline.started
+        if (
+            "prometheus" not in pipeline.exporters
+            or len(pipeline.exporters) != 1
+            or lived >= SHORT_LIVED_SECONDS
+        ):
+            return
+        if workers.share_for_forked_child() is not None and pipeline._server is None:
+            return  # a pre-fork worker: its figures live on in the parent's endpoint
+        recorded = sorted(
+            inst.definition.name
+            for inst in instruments.registered()
+            if inst.definition.group == "backup_migration"
+            and inst.definition.kind in ("counter", "histogram")
+            and any(getattr(series, "count", getattr(series, "value", 0)) for _, series in inst.items())
+        )
+        if not recorded:
+            return
+        kind = "migrate" if any("migration" in name for name in recorded) else "backup --name NAME"
+        command = " ".join([os.path.basename(sys.argv[0]) or "COMMAND", *sys.argv[1:]])
+        print(
+            f"covet-otel: this process recorded {', '.join(recorded)} on its embedded /metrics "
+            f"endpoint and ends {lived:.1f} s after start-up, before a scrape could collect them: "
+            "they are lost. To keep them, set OTEL_EXPORTER_OTLP_ENDPOINT (pushed to a collector "
+            f"and flushed at exit), or run it as `covet-otel job {kind} -- {command}`.",
+            file=sys.stderr,
+            flush=True,
+        )
+    except Exception:  # at interpreter exit: never a traceback of ours
+        pass
 
 
 def exporter_names(env: Mapping[str, str]) -> list[str]:

@@ -34,8 +34,10 @@ ENV = "_COVET_OTEL_WORKER_SHARE"  # "<owner pid>:<directory>", inherited by fork
 WRITE_INTERVAL = 1.0
 _READ_TTL = 0.2  # one scrape reads the snapshots once, not once per metric
 
+PREFIX = "covet-otel-workers-"
 _owned: Path | None = None
 _writing_to: Path | None = None
+_created = False  # this worker has made sure the share directory exists
 _retired: dict[str, dict[tuple[str, ...], list]] = {}
 _cache: tuple[float, list[dict[str, Any]]] = (0.0, [])
 _lock = threading.Lock()
@@ -45,13 +47,22 @@ def start_sharing() -> Path:
     """Owner side: create the share directory and hand it to future workers."""
     global _owned
     if _owned is None:
+        sweep_stale()
         # named now, created by the first worker that writes: a process that never forks leaves
         # nothing behind, even when it is killed without running atexit
-        _owned = Path(tempfile.gettempdir()) / f"covet-otel-workers-{os.getpid()}-{secrets.token_hex(8)}"
+        _owned = Path(tempfile.gettempdir()) / f"{PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         os.environ[ENV] = f"{os.getpid()}:{_owned}"
         owner = os.getpid()
         atexit.register(lambda: os.getpid() == owner and shutil.rmtree(_owned or "", ignore_errors=True))
     return _owned
+
+
+def sweep_stale() -> None:
+    """Remove the share directories of owners that died without their atexit (SIGKILL, OOM)."""
+    for path in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        owner = path.name[len(PREFIX) :].partition("-")[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def share_for_forked_child() -> Path | None:
@@ -67,7 +78,7 @@ def share_for_spawned_worker() -> Path | None:
     if not directory or not owner.isdigit() or int(owner) != os.getppid():
         return None
     argv = " ".join(getattr(sys, "orig_argv", sys.argv))
-    if "multiprocessing" not in argv:
+    if "spawn_main" not in argv:  # multiprocessing's worker entry, not its resource tracker
         return None
     return Path(directory)
 
@@ -90,12 +101,22 @@ def start_writer(directory: Path) -> None:
 def write_snapshot(directory: Path) -> None:
     from .producer import local_states
 
+    global _created
     try:
         metrics = {
             inst.definition.name: [[list(labels), state] for labels, state in local_states(inst).items()]
             for inst in instruments.registered()
         }
-        directory.mkdir(mode=0o700, exist_ok=True)
+        if not _created:
+            # Only a worker's first write may create the directory, and only while its owner
+            # lives: a last write at exit after the owner removed it must not bring it back.
+            owner = os.environ.get(ENV, "").partition(":")[0]
+            if owner.isdigit() and not _alive(int(owner)):
+                return
+            directory.mkdir(mode=0o700, exist_ok=True)
+            _created = True
+        elif not directory.is_dir():
+            return
         target = directory / f"{os.getpid()}.json"
         tmp = directory / f".{os.getpid()}.tmp"
         tmp.write_text(json.dumps({"pid": os.getpid(), "metrics": metrics}))
@@ -183,6 +204,7 @@ def _alive(pid: int) -> bool:
 
 def reset_owner_state() -> None:
     """A forked child starts with nothing retired and nothing cached."""
-    global _cache
+    global _cache, _created
     _retired.clear()
     _cache = (0.0, [])
+    _created = False

@@ -99,3 +99,34 @@ def test_one_call_in_env_py_measures_a_plain_alembic_command(alembic_project, pr
     assert {r["metric"]["outcome"]: float(r["value"][1]) for r in totals} == {"success": 1, "failure": 1}
     pending = prom.query('covet_migration_pending{job="migrate-env-py"}')
     assert sorted(float(r["value"][1]) for r in pending) == [1, 1]  # after r3; unchanged by the failure
+
+
+def test_short_run_on_the_embedded_endpoint_says_how_to_keep_its_metrics(
+    alembic_project, launcher_entry_point
+) -> None:
+    """Issue 17, point 13: without OTLP the migration's figures die with the process; say so once."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "COVET_"))}
+    env.update(OTEL_EXPORTER_PROMETHEUS_PORT="0", **launcher_entry_point)
+    done = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), str(BIN / "alembic"), "-c", str(alembic_project.ini),
+         "upgrade", "r2"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    notes = [line for line in done.stderr.splitlines() if line.startswith("covet-otel:")]
+    assert len(notes) == 1, done.stderr
+    assert notes[0].startswith(
+        "covet-otel: this process recorded covet_migration_duration_seconds, covet_migration_runs_total "
+        "on its embedded /metrics endpoint and ends "
+    )
+    assert notes[0].endswith(
+        "they are lost. To keep them, set OTEL_EXPORTER_OTLP_ENDPOINT (pushed to a collector and "
+        "flushed at exit), or run it as "
+        f"`covet-otel job migrate -- alembic -c {alembic_project.ini} upgrade r2`."
+    )
+    # a process that recorded no job says nothing
+    quiet = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), sys.executable, "-c", "print('ok')"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert quiet.returncode == 0 and "covet-otel:" not in quiet.stderr

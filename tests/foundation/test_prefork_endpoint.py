@@ -131,3 +131,108 @@ def test_uvicorn_spawned_workers_show_on_the_parents_endpoint(tmp_path: Path, wo
         assert _wait_for_total(app, "/items/{item_id}", 100) == 100
     finally:
         app.stop()
+
+
+# -- issue 17, points 11 and 12: only real workers count; nothing is left behind --------------------
+
+
+def _children(pid: int) -> tuple[list[int], list[int]]:
+    """(spawned uvicorn workers, multiprocessing resource trackers) among `pid`'s children."""
+    workers, trackers = [], []
+    for child in psutil.Process(pid).children():
+        try:
+            command = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+        if "resource_tracker" in command:
+            trackers.append(child.pid)
+        elif "spawn_main" in command:
+            workers.append(child.pid)
+    return workers, trackers
+
+
+def _share_dirs(owner: int) -> list[Path]:
+    import tempfile
+
+    return sorted(Path(tempfile.gettempdir()).glob(f"covet-otel-workers-{owner}-*"))
+
+
+def _snapshot_pids(owner: int) -> set[int]:
+    return {int(p.stem) for d in _share_dirs(owner) for p in d.glob("*.json")}
+
+
+@pytest.mark.parametrize("mode", [["--workers", "2"], ["--reload"]], ids=["workers", "reload"])
+def test_uvicorn_resource_tracker_is_no_worker_and_clean_exit_leaves_nothing(tmp_path: Path, mode) -> None:
+    import tempfile
+
+    (tmp_path / "starletteapp.py").write_text(STARLETTE_APP)
+    # what a SIGKILLed owner left: its pid is above any pid_max, so it is certainly dead
+    stale = Path(tempfile.mkdtemp(prefix="covet-otel-workers-99999999-"))
+    (stale / "1.json").write_text("{}")
+    port = free_tcp_port()
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    app = launch(
+        [uvicorn, *mode, "--port", str(port), "--app-dir", str(tmp_path), "starletteapp:app"],
+        env={"OTEL_SERVICE_NAME": "shop"},
+    )
+    owner = app.proc.pid
+    try:
+        _wait_serving(port, app)
+        assert not stale.exists()
+        _drive(port, 20)
+        expected = 2 if mode[0] == "--workers" else 1
+        deadline = time.monotonic() + 20
+        while True:
+            workers, trackers = _children(owner)
+            if len(workers) == expected and _snapshot_pids(owner) >= set(workers):
+                break
+            assert time.monotonic() < deadline, (workers, trackers, _snapshot_pids(owner))
+            time.sleep(0.2)
+        assert len(trackers) == 1  # it exists, and is not among the snapshots
+        time.sleep(1.5)  # a tracker that wrote snapshots would have written one by now
+        assert _snapshot_pids(owner) == set(workers)
+        assert _wait_for_total(app, "/items/{item_id}", 20) == 20
+    finally:
+        app.stop()
+    assert app.proc.returncode is not None
+    # the tracker outlives the owner briefly; a last snapshot of its must not bring the folder back
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(t) and psutil.Process(t).status() != psutil.STATUS_ZOMBIE for t in trackers):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.5)
+    assert _share_dirs(owner) == []
+
+
+def test_otlp_under_uvicorn_workers_has_no_tracker_instance(tmp_path: Path, prometheus_factory) -> None:
+    (tmp_path / "starletteapp.py").write_text(STARLETTE_APP)
+    prom = prometheus_factory()
+    port = free_tcp_port()
+    uvicorn = str(Path(sys.executable).with_name("uvicorn"))
+    service = "shop-otlp-workers"
+    app = launch(
+        [uvicorn, "--workers", "2", "--port", str(port), "--app-dir", str(tmp_path), "starletteapp:app"],
+        env={
+            "OTEL_SERVICE_NAME": service,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": prom.otlp_endpoint,
+            "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+        },
+        prometheus=False,
+    )
+    try:
+        _wait_serving(port, app)
+        _drive(port, 20)
+        rss = f'covet_process_memory_rss_bytes{{job="{service}"}}'
+        # the supervisor and two workers push; the resource tracker must not be a fourth instance
+        prom.wait_for(f"count({rss})", lambda r: bool(r) and float(r[0]["value"][1]) >= 3, timeout=30)
+        time.sleep(3)  # several more export intervals: a fourth pusher would show by now
+        instances = prom.query(f"count by (instance) ({rss})")
+        assert len(instances) == 3, instances
+        pids = {
+            int(r["value"][1]) for r in prom.query(f'count by (instance) (target_info{{job="{service}"}})')
+        }
+        assert pids == {1}
+        workers, trackers = _children(app.proc.pid)
+        assert len(workers) == 2 and len(trackers) == 1
+    finally:
+        app.stop()
