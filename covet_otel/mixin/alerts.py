@@ -59,8 +59,11 @@ def _with_cause(expr: str, cause: str) -> str:
 
 
 def _locate(alert: AlertDef) -> str:
-    """Where, for the summary: "job {{ $labels.job }}, pool {{ $labels.pool }}"."""
-    return ", ".join(f"{label} {{{{ $labels.{label} }}}}" for label in alert.by)
+    """Where, for the summary: "job shop, pool main" (a label the alert lacks is left out)."""
+    first, *rest = alert.by
+    return f"{first} {{{{ $labels.{first} }}}}" + "".join(
+        f"{{{{ with $labels.{label} }}}}, {label} {{{{ . }}}}{{{{ end }}}}" for label in rest
+    )
 
 
 # ── expressions ─────────────────────────────────────────────────────────────────────────────────
@@ -229,8 +232,8 @@ def _service_down(c: MixinConfig, a: AlertDef) -> tuple[str, str]:
     expr = _with_cause(scrape_failed, "scrape_failed") + " or " + _with_cause(vanished, ABSENT_CAUSE)
     desc = (
         "{{ if $labels.instance }}Prometheus cannot scrape {{ $labels.instance }} of job {{ $labels.job }}"
-        "{{ else }}No process of job {{ $labels.job }} has reported metrics since it last did within "
-        f"the last {lookback}{{{{ end }}}}."
+        "{{ else }}No process of job {{ $labels.job }} reports metrics any more (one did within "
+        f"the last {lookback}){{{{ end }}}}."
     )
     return expr, desc
 
