@@ -179,6 +179,26 @@ def shipped_alertmanager_config() -> Path | None:
     return found if found.is_file() else None
 
 
+def _map_container_paths(value: Any, service: str) -> Any:
+    """``value`` with every absolute path string inside a bind mount of compose ``service`` (a glob
+    such as ``/etc/x/templates/*.tmpl`` too) replaced by the repository path it mounts."""
+    if isinstance(value, str):
+        if not value.startswith("/") or "\n" in value:
+            return value
+        directory, name = posixpath.split(value)
+        try:
+            if any(c in name for c in "*?["):
+                return str(stack_compose.host_path(service, directory) / name)
+            return str(stack_compose.host_path(service, value))
+        except LookupError:
+            return value
+    if isinstance(value, Mapping):
+        return {k: _map_container_paths(v, service) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_container_paths(v, service) for v in value]
+    return value
+
+
 def _opentelemetry_instrument() -> Path:
     path = Path(sys.executable).with_name("opentelemetry-instrument")
     if path.is_file():
@@ -433,18 +453,20 @@ class Stack:
             "alertmanager:9093": f"127.0.0.1:{self._alertmanager_port}",
         }
         data = rewrite_addresses(data, mapping)
-        # template paths: Alertmanager reads relative ones from its config file's directory, which for
-        # the native copy is elsewhere; absolute ones are container paths of the compose mounts
-        base = Path(source).resolve().parent if not isinstance(source, Mapping) else REPO
-        templates = []
-        for pattern in data.get("templates") or []:
-            if posixpath.isabs(pattern):
-                directory, name = posixpath.split(pattern)
-                templates.append(str(stack_compose.host_path("alertmanager", directory) / name))
-            else:
-                templates.append(str(base / pattern))
+        # file paths. Alertmanager reads relative ones (templates) from its config file's directory: for
+        # the file the compose service mounts, that is the container directory, mapped back through the
+        # mounts like the absolute ones (templates, secrets_dir files); for any other file, its own
+        templates = list(data.get("templates") or [])
         if templates:
-            data["templates"] = templates
+            compose_file = shipped_alertmanager_config()
+            if not isinstance(source, Mapping) and compose_file and Path(source).resolve() == compose_file:
+                (container_config,) = _flag("alertmanager", "--config.file")
+                base = posixpath.dirname(container_config)
+                data["templates"] = [posixpath.join(base, t) for t in templates]
+            else:
+                base_dir = Path(source).resolve().parent if not isinstance(source, Mapping) else REPO
+                data["templates"] = [t if posixpath.isabs(t) else str(base_dir / t) for t in templates]
+        data = _map_container_paths(data, "alertmanager")
         return fast_routes(data) if fast else data
 
     # -- life cycle ---------------------------------------------------------------------------------
