@@ -271,21 +271,18 @@ def inhibit_rules() -> list[dict[str, Any]]:
 def time_intervals(config: MixinConfig) -> list[dict[str, Any]]:
     am = config.alertmanager
     tz = am.time_zone
+    # working days: before and after working hours (an empty range, e.g. from 00:00, is left out)
+    off_hours = [
+        {"start_time": start, "end_time": end}
+        for start, end in (("00:00", am.working_hours_start), (am.working_hours_end, "24:00"))
+        if start != end
+    ]
+    outside: list[dict[str, Any]] = []
+    if off_hours:
+        outside.append({"weekdays": [am.working_days], "times": off_hours, "location": tz})
+    outside.append({"weekdays": [_complement_days(am.working_days)], "location": tz})
     return [
-        {
-            "name": OUTSIDE_WORKING_HOURS,
-            "time_intervals": [
-                {
-                    "weekdays": [am.working_days],
-                    "times": [
-                        {"start_time": "00:00", "end_time": am.working_hours_start},
-                        {"start_time": am.working_hours_end, "end_time": "24:00"},
-                    ],
-                    "location": tz,
-                },
-                {"weekdays": [_complement_days(am.working_days)], "location": tz},
-            ],
-        },
+        {"name": OUTSIDE_WORKING_HOURS, "time_intervals": outside},
         {
             "name": MAINTENANCE,
             "time_intervals": [

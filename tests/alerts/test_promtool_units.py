@@ -21,7 +21,7 @@ TESTS_DIR = ALERTS_DIR / "tests"
 ANNOTATIONS = {"summary", "description", "runbook_url", "dashboard_url"}
 
 
-def test_files() -> list[Path]:
+def unit_test_files() -> list[Path]:
     return sorted(TESTS_DIR.glob("*.test.yml"))
 
 
@@ -35,9 +35,9 @@ def rule_alerts() -> dict[str, dict]:
     return found
 
 
-def test_groups() -> list[dict]:
+def unit_test_groups() -> list[dict]:
     groups = []
-    for path in test_files():
+    for path in unit_test_files():
         for group in yaml.safe_load(path.read_text())["tests"]:
             groups.append({**group, "_file": path.name})
     return groups
@@ -53,7 +53,7 @@ def run_promtool(files: list[Path]) -> subprocess.CompletedProcess[str]:
 
 
 def test_promtool_unit_tests_pass() -> None:
-    files = test_files()
+    files = unit_test_files()
     assert len(files) >= 11
     result = run_promtool(files)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
@@ -64,7 +64,7 @@ def test_promtool_unit_tests_pass() -> None:
 @pytest.mark.parametrize("alertname", sorted(rule_alerts()))
 def test_every_alert_has_its_cases(alertname: str) -> None:
     rule = rule_alerts()[alertname]
-    groups = {g["name"]: g for g in test_groups() if g.get("name", "").startswith(f"{alertname}: ")}
+    groups = {g["name"]: g for g in unit_test_groups() if g.get("name", "").startswith(f"{alertname}: ")}
 
     def cases(kind: str) -> list[dict]:
         group = groups.get(f"{alertname}: {kind}")
