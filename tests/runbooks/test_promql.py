@@ -4,6 +4,7 @@ group)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "alerts").rglob("*.rules.yml"))
 
 # The collector's own telemetry that the collector runbooks read besides the two the rules use
-# (docs/collector.md, "The collector's own metrics"): throughput, queue and memory.
+# (docs/collector.md, "The collector's own metrics"): throughput, queue and memory. Names as the
+# built otelcol-covet serves them on :8888 (the queue gauges exist only for exporters with a
+# sending queue: the agent and remote-write variants).
 COLLECTOR_TELEMETRY = (
     "otelcol_receiver_accepted_metric_points_total",
     "otelcol_exporter_sent_metric_points_total",
@@ -45,8 +48,17 @@ def metric_names(expr: str) -> set[str]:
             if node.name:
                 names.add(node.name)
             for matcher in node.matchers.matchers:
-                if matcher.name == "__name__":
+                if matcher.name != "__name__":
+                    continue
+                if matcher.op == promql_parser.MatchOp.Equal:
                     names.add(matcher.value)
+                elif matcher.op == promql_parser.MatchOp.Re:
+                    # a name pattern must select catalogue metrics, and only those
+                    pattern = re.compile(matcher.value)
+                    if not any(pattern.fullmatch(name) for name in BY_NAME) or pattern.fullmatch("up"):
+                        names.add(f"{{__name__=~{matcher.value!r}}}")
+                else:
+                    names.add(f"{{__name__ {matcher.op}}}")
 
     promql_parser.walk(promql_parser.parse(expr), visit)
     return names
@@ -81,6 +93,8 @@ def test_an_unknown_name_is_caught() -> None:
     assert not known("covet_db_connection_active")
     assert not known("covet_http_requests_total_bucket")
     assert known("covet_http_request_duration_seconds_bucket")
+    assert metric_names('{__name__=~"covet_.+"}') == set()
+    assert metric_names('{__name__=~".+"}') == {"{__name__=~'.+'}"}
 
 
 @pytest.fixture(scope="module")
