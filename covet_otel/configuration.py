@@ -48,7 +48,17 @@ def configure(
             _system = SystemMetrics(settings.disk_paths)
             _system.register()
         _pipeline = built
+        if settings.health_port is not None and not _spawned_child():
+            from .health import auto
+
+            auto.start(settings.health_port, settings.health_host, settings.disk_paths[0])
         return built
+
+
+def _spawned_child() -> bool:
+    """A multiprocessing child started by `spawn` (`uvicorn --workers` workers, a process pool):
+    the process that started it serves the health port; a second bind would only fail."""
+    return any("spawn_main" in arg for arg in getattr(sys, "orig_argv", sys.argv))
 
 
 def _multiprocessing_helper() -> bool:
@@ -68,6 +78,9 @@ def shutdown() -> None:
     """Flush and stop exporting (tests, and short-lived jobs that want to be sure)."""
     global _pipeline, _system
     with _lock:
+        auto = sys.modules.get("covet_otel.health.auto")
+        if auto is not None:
+            auto.stop()
         if _system is not None:
             _system.unregister()
             _system = None

@@ -90,6 +90,10 @@ HEALTH_TIMEOUT_RANGE = (0.0, 300.0)  # also the bound of a check's own timeout (
 _port = parse_port = _integer(*PORT_RANGE)
 
 
+def _optional_port(raw: str) -> int | None:
+    return _port(raw) if raw.strip() else None
+
+
 def _whole(limits: tuple[int, int]) -> str:
     return f"a whole number, {limits[0]}-{limits[1]}"
 
@@ -214,6 +218,23 @@ _SPECS: dict[str, _Spec] = {
         "letters, digits and - . _ ~ + / (then = padding): a Bearer token (RFC 6750)",
         "Bearer token that unlocks detailed health responses; unset: statuses only.",
     ),
+    "health_port": _Spec(
+        "COVET_HEALTH_PORT",
+        None,
+        _optional_port,
+        f"a port number, {PORT_RANGE[0]}-{PORT_RANGE[1]} (0: any free port), or empty for none",
+        "Serve /health, /health/live, /health/ready and /health/startup on this port with checks "
+        "found automatically (asyncpg pools, Redis servers, disk, memory): health probes without "
+        "code changes. Unset: not served.",
+    ),
+    "health_host": _Spec(
+        "COVET_HEALTH_HOST",
+        "0.0.0.0",
+        host,
+        "an IP address, or an ASCII host name (RFC 1123, at most 253 characters)",
+        "Address of the COVET_HEALTH_PORT server: all interfaces, since a kubelet probes the pod "
+        "IP; without COVET_HEALTH_TOKEN it shows statuses only.",
+    ),
     "health_cache_seconds": _Spec(
         "COVET_HEALTH_CACHE_SECONDS",
         2.0,
@@ -243,6 +264,8 @@ class Settings:
     db_leak_seconds: float = 60.0
     http_excluded_paths: tuple[str, ...] = ("/metrics", "/health")
     health_token: str | None = field(default=None, repr=False)
+    health_port: int | None = None
+    health_host: str = "0.0.0.0"
     health_cache_seconds: float = 2.0
     health_timeout_seconds: float = 2.0
 

@@ -265,6 +265,9 @@ def _watch_fork(pipeline: Pipeline) -> None:
         # stays cheap and silent. The embedded endpoint's thread is not inherited: a worker hands
         # its series to the parent's endpoint through the share directory (export/workers.py).
         share = workers.share_for_forked_child()
+        auto_health = sys.modules.get("covet_otel.health.auto")
+        if auto_health is not None:
+            auto_health.after_fork_in_child()
         instruments.reset_all()
         producer.reset_states()
         workers.reset_owner_state()

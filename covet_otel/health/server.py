@@ -57,6 +57,7 @@ class HealthServer:
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         self._connections: dict[asyncio.StreamWriter, _Connection] = {}
+        self._tasks: set[asyncio.Task] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="covet-health-server", daemon=True
@@ -81,6 +82,8 @@ class HealthServer:
             return
 
         async def close() -> None:
+            for task in self._tasks:
+                task.cancel()
             self._server.close()
             for writer in list(self._connections):
                 writer.close()
@@ -94,6 +97,25 @@ class HealthServer:
             if not self._loop.is_running():
                 self._loop.close()
             self._socket.close()
+
+    def background_rounds(self, interval: float) -> None:
+        """Run a round every `interval` seconds whether or not anything probes, so the health
+        metrics stay current (the zero-code server: dashboards read them)."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await self._answer("/health", "GET", None)
+                except Exception:  # a failed round is the checks' business, reported by them
+                    pass
+                await asyncio.sleep(interval)
+
+        self._loop.call_soon_threadsafe(lambda: self._tasks.add(self._loop.create_task(loop())))
+
+    def forget_in_child(self) -> None:
+        """In a forked child: the serving thread stayed in the parent; close our copy of the
+        listening socket so that only the parent holds it."""
+        self._socket.close()
 
     def __enter__(self) -> HealthServer:
         return self

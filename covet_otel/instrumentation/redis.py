@@ -314,6 +314,29 @@ def _targets() -> list[tuple[type, str, Any]]:
     return found
 
 
+def _client_classes() -> list[type]:
+    import redis.client
+
+    found: list[type] = [redis.client.Redis]
+    try:
+        import redis.asyncio.client as aio
+    except ImportError:
+        return found
+    return [*found, aio.Redis]
+
+
+def _remember_client(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    result = wrapped(*args, **kwargs)
+    try:
+        if _active:
+            from ..health.auto import remember_redis_client
+
+            remember_redis_client(instance)
+    except Exception:
+        _internal_error()
+    return result
+
+
 def _ours_in_chain(attribute: Any, wrapper: Any) -> bool:
     # duck-typed: wrapt 2's FunctionWrapper is not a wrapt.ObjectProxy subclass
     for _ in range(32):  # a chain of wrappers, never a cycle, but stay bounded
@@ -343,12 +366,21 @@ class RedisMetricsInstrumentor(BaseInstrumentor):
             # reactivate it rather than stack a second one.
             if not _ours_in_chain(cls.__dict__.get(name), wrapper):
                 wrapt.wrap_function_wrapper(cls, name, wrapper)
+        if current().health_port is not None:
+            # zero-code health PINGs the Redis servers the app uses: note clients as they are
+            # built (once per client, never per command)
+            for cls in _client_classes():
+                if not _ours_in_chain(cls.__dict__.get("__init__"), _remember_client):
+                    wrapt.wrap_function_wrapper(cls, "__init__", _remember_client)
         _active = True
 
     def _uninstrument(self, **kwargs: Any) -> None:
         global _active
         _active = False
-        for cls, name, wrapper in _targets():
+        for cls, name, wrapper in [
+            *_targets(),
+            *((c, "__init__", _remember_client) for c in _client_classes()),
+        ]:
             attribute = cls.__dict__.get(name)
             # Only unwrap when ours is outermost: removing the top wrapper otherwise would strip
             # another instrumentor's. A buried one stays, inert, until instrument() again.
