@@ -18,7 +18,7 @@ from .markdown import Block, blocks, commands, runbook_files
 # redis-cli options the runbooks may use: connection options are replaced by the test server's,
 # the others are kept. An option not listed here fails the test, so a typo cannot slip through.
 CONNECTION_OPTIONS = {"-u", "-h", "-p", "-a", "--user", "--pass", "-n"}
-VALUE_OPTIONS = {"--pattern", "-i", "--count"}
+VALUE_OPTIONS = {"--pattern", "-i"}
 FLAG_OPTIONS = {"--no-auth-warning", "--raw", "--csv", "--json", "--tls"}
 # finite modes (they end by themselves); --stat and --latency run until interrupted
 MODES = {"--bigkeys", "--memkeys", "--scan"}
