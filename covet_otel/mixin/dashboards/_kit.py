@@ -83,6 +83,7 @@ class PanelSpec:
     mappings: dict[str, tuple[str, str]] = field(default_factory=dict)  # value -> (text, colour)
     stack: bool = False
     decimals: int | None = None
+    no_value: str | None = None  # shown instead of "No data" where empty is a state (e.g. no limit)
 
 
 class Kit:
@@ -235,6 +236,8 @@ class Kit:
             builder = builder.max(spec.max)
         if spec.decimals is not None:
             builder = builder.decimals(spec.decimals)
+        if spec.no_value is not None:
+            builder = builder.no_value(spec.no_value)
         if spec.mappings:
             builder = builder.mappings(
                 [
@@ -278,15 +281,15 @@ class Kit:
         out.append(
             self._query_var(
                 job,
-                f"label_values({probe}{{{source}}}, {job})",
+                f"label_values({series(probe, source)}, {job})",
                 "Job",
-                f"Prometheus job: service.name of the process (series of {probe})",
+                f"Prometheus job: service.name of the process (series of {probe.replace('|', ' or ')})",
             )
         )
         out.append(
             self._query_var(
                 inst,
-                f'label_values({probe}{{{source}, {job}=~"${job}"}}, {inst})',
+                f"label_values({series(probe, source, f'{job}=~{Q}${job}{Q}')}, {inst})",
                 "Instance",
                 "Process or server: service.instance.id (one per worker under pre-fork servers)",
             )
@@ -295,7 +298,7 @@ class Kit:
             out.append(
                 self._query_var(
                     v.name,
-                    f'label_values({v.metric}{{{job}=~"${job}", {inst}=~"${inst}"}}, {v.label})',
+                    f"label_values({series(v.metric, self.sel()[1:-1])}, {v.label})",
                     v.name.capitalize(),
                     v.description,
                 )
@@ -360,6 +363,17 @@ class Kit:
             builder = builder.with_panel(self.panel(spec, i))
         model = builder.build()
         return to_json(model)
+
+
+Q = '"'
+
+
+def series(names: str, *matchers: str) -> str:
+    """A series selector of one metric, or of several ("a|b": Grafana's label_values then lists
+    the label's values over both, e.g. migrators that only report pending and jobs that only run)."""
+    if "|" in names:
+        return "{" + ", ".join([f'__name__=~"{names}"', *matchers]) + "}"
+    return names + "{" + ", ".join(matchers) + "}"
 
 
 def to_json(model: Any) -> dict[str, Any]:

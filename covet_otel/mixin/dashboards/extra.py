@@ -511,6 +511,7 @@ def redis(k: Kit) -> dict[str, Any]:
             "percentunit",
             max=1,
             alert="RedisMemoryHigh",
+            no_value="no maxmemory set",
         ),
         PanelSpec(
             "timeseries",

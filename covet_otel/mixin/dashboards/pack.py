@@ -13,6 +13,7 @@ HEALTH_MAPPINGS = {"1": ("pass", GREEN), "0.5": ("warn", YELLOW), "0": ("fail", 
 HEALTH_STEPS = ((None, RED), (0, RED), (0.5, YELLOW), (1, GREEN))
 FAILURE = 'outcome="failure"'
 CONNECTION_ERRORS = 'error_type=~"connection|timeout"'
+MIGRATION_SERIES = "covet_migration_pending|covet_migration_runs_total"
 
 
 def db_pool(k: Kit) -> dict[str, Any]:
@@ -794,11 +795,10 @@ def migrations(k: Kit) -> dict[str, Any]:
         title="Covet / Migrations",
         description="Schema migrations (Alembic, `covet-otel job migrate`): pending, running, failed.",
         groups=["backup_migration"],
-        probe="covet_migration_pending",
+        # apps report pending migrations, `covet-otel job migrate` runs under a job of its own
+        probe=MIGRATION_SERIES,
         source=k.config.selectors.app,
-        variables=[
-            Var("migrator", "migrator", "covet_migration_pending", "Migration tool or name (--migrator)")
-        ],
+        variables=[Var("migrator", "migrator", MIGRATION_SERIES, "Migration tool or name (--migrator)")],
         panels=panels,
         time_from="now-24h",
         refresh="1m",

@@ -106,9 +106,9 @@ def _walk(node: Any, function: str | None) -> Iterator[Selector]:
     import promql_parser as pp
 
     if isinstance(node, pp.VectorSelector):
-        yield _selector(node, function, None)
+        yield from _selectors_of(node, function, None)
     elif isinstance(node, pp.MatrixSelector):
-        yield _selector(node.vector_selector, function, node.range)
+        yield from _selectors_of(node.vector_selector, function, node.range)
     elif isinstance(node, pp.Call):
         for arg in node.args:
             yield from _walk(arg, node.func.name)
@@ -125,9 +125,25 @@ def _walk(node: Any, function: str | None) -> Iterator[Selector]:
         yield from _walk(node.expr, None)
 
 
-def _selector(node: Any, function: str | None, rng: timedelta | None) -> Selector:
+_NAME_ALTERNATIVES = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\|[a-zA-Z_:][a-zA-Z0-9_:]*)*$")
+
+
+def _selectors_of(node: Any, function: str | None, rng: timedelta | None) -> Iterator[Selector]:
+    """One Selector per metric the selector can match: its name, or each name of a
+    `{__name__=~"a|b"}` alternation (any other __name__ matcher is reported as metric "")."""
     matchers = tuple((m.name, _op(m.op), m.value) for m in node.matchers.matchers if m.name != "__name__")
-    return Selector(node.name or "", matchers, function, rng)
+    names = [node.name] if node.name else []
+    for m in node.matchers.matchers:
+        if m.name == "__name__":
+            op = _op(m.op)
+            if op == "=":
+                names.append(m.value)
+            elif op == "=~" and _NAME_ALTERNATIVES.match(m.value):
+                names += m.value.split("|")
+            else:
+                names.append("")
+    for name in names or [""]:
+        yield Selector(name, matchers, function, rng)
 
 
 def metric_labels(name: str) -> tuple[str, ...] | None:
