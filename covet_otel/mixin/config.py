@@ -200,6 +200,8 @@ class AlertDef:
     runbook_file: str = ""  # under runbooks/; default: kebab-case of the name + ".md"
     runbook_anchor: str = ""
     enabled: bool = True
+    # labels passed to the dashboard as variables (var-<label>); None: all of `by`
+    dashboard_vars: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.runbook_file:
@@ -546,7 +548,7 @@ DEFAULT_ALERTS: tuple[AlertDef, ...] = (
         "Rate-limited requests, permission denials or invalid tokens arrive faster than the "
         "threshold.",
         (_t("rate", 1.0, "per_second", "events per second, per kind"),),
-        "5m", ("job", "kind"), "covetpy-security",
+        "5m", ("job", "kind"), "covetpy-security", dashboard_vars=("job",),
     ),
     # ── backup_migration ────────────────────────────────────────────────────────────────────────
     AlertDef(
@@ -713,7 +715,8 @@ class MixinConfig:
         """Grafana link with the alert's locating labels as dashboard variables (Alertmanager
         template syntax: Prometheus fills {{ $labels.x }} when the alert fires)."""
         url = f"{self.grafana_url.rstrip('/')}/d/{alert.dashboard_uid}"
-        params = [f"var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in alert.by]
+        labels = alert.by if alert.dashboard_vars is None else alert.dashboard_vars
+        params = [f"var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in labels]
         if alert.panel_id is not None:
             params.append(f"viewPanel={alert.panel_id}")
         return url + ("?" + "&".join(params) if params else "")

@@ -3,6 +3,8 @@ and the issue's inventory (counts per severity, fixed names, groups, labels, ann
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -190,9 +192,16 @@ def test_alert_labels_and_annotations(rule: dict) -> None:
     assert alert.dashboard_uid in DASHBOARD_UIDS
     assert ann["dashboard_url"].startswith(f"{config.grafana_url}/d/{alert.dashboard_uid}")
     for label in alert.by:
-        # the labels that locate the alert are in the summary and the dashboard link
+        # the labels that locate the alert are in the summary
         assert f"$labels.{label}" in ann["summary"], label
-        assert f"var-{label}={{{{ $labels.{label} | urlquery }}}}" in ann["dashboard_url"], label
+    # the dashboard exists and has a variable for every label the link fills in
+    dashboards = {json.loads(p.read_text())["uid"]: p for p in (tools.REPO_ROOT / "grafana").rglob("*.json")}
+    dashboard = json.loads(dashboards[alert.dashboard_uid].read_text())
+    variables = {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
+    linked = re.findall(r"var-([a-z_]+)=", ann["dashboard_url"])
+    assert set(linked) <= variables, f"{alert.dashboard_uid} lacks variables {set(linked) - variables}"
+    if alert.by:
+        assert "job" in linked
     if alert.limits and alert.name not in ("HealthCheckFailing", "HealthCheckDegraded"):
         # the description quotes the threshold as the runbooks do
         assert alert.threshold().text in ann["description"] or "$value" in ann["description"]
