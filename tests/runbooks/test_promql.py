@@ -33,6 +33,8 @@ COLLECTOR_TELEMETRY = (
     "otelcol_exporter_queue_capacity",
     "otelcol_process_memory_rss_bytes",
 )
+# Series Prometheus itself writes for alerting rules (the Watchdog runbook checks them).
+PROMETHEUS_SERIES = ("ALERTS",)
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 
 PROMQL: list[Block] = [b for path in runbook_files() for b in blocks(path) if b.lang == "promql"]
@@ -65,7 +67,9 @@ def metric_names(expr: str) -> set[str]:
 
 
 def known(name: str) -> bool:
-    if name in BY_NAME or name in RECORDING_RULES or name in EXTERNAL_METRICS or name in COLLECTOR_TELEMETRY:
+    if name in BY_NAME or name in RECORDING_RULES or name in EXTERNAL_METRICS:
+        return True
+    if name in COLLECTOR_TELEMETRY or name in PROMETHEUS_SERIES:
         return True
     for suffix in HISTOGRAM_SUFFIXES:
         base = name.removesuffix(suffix)
