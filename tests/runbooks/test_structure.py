@@ -77,6 +77,19 @@ def test_sections_in_order_and_not_stubs(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_length_of_the_pack_runbooks(path: Path) -> None:
+    """150 to 250 lines, as the CovetPy pack's runbooks: at least 150 in all, at most 250 written by
+    hand (the generated block of a runbook shared by several alerts grows with them)."""
+    text = _text(path)
+    generated = re.search(re.escape(runbooks.BEGIN) + r".*?" + re.escape(runbooks.END), text, re.DOTALL)
+    assert generated is not None
+    total = len(text.splitlines())
+    by_hand = total - len(generated.group(0).splitlines())
+    assert total >= 150, f"{path.name}: {total} lines"
+    assert by_hand <= 250, f"{path.name}: {by_hand} lines written by hand"
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
 def test_title_names_the_alerts(path: Path) -> None:
     text = _text(path)
     title = text.splitlines()[0]
