@@ -23,6 +23,7 @@ from grafana_foundation_sdk.builders import timeseries as ts_b
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_m
 from grafana_foundation_sdk.models import dashboard as dash_m
+from grafana_foundation_sdk.models import prometheus as prom_m
 
 from ..config import AlertDef, MixinConfig
 
@@ -174,6 +175,8 @@ class Kit:
             target = prom_b.Dataquery().expr(q.expr).ref_id(chr(ord("A") + i)).datasource(DS)
             target = target.legend_format(q.legend or "__auto")
             target = target.instant() if q.instant else target.range()
+            if spec.kind == "table":  # one row per series, its labels as columns
+                target = target.format(prom_m.PromQueryFormat.TABLE)
             out.append(target)
         return out
 
