@@ -107,3 +107,18 @@ def test_cli_writes_a_users_overridden_copy(tmp_path: Path) -> None:
     assert [s["value"] for s in disk["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 85]
     assert (out / "grafana" / "provisioning" / "datasources" / "covet.yaml").is_file()
     assert sorted(p.stem for p in (out / "grafana" / "dashboards").glob("*.json")) == sorted(DASHBOARD_UIDS)
+
+
+def test_links_carry_variables_only_between_app_dashboards(committed: dict) -> None:
+    """job=shop on the Redis server dashboard would select nothing: links into or out of a server
+    dashboard keep the time range only; the tag list reaches every dashboard, so it does too."""
+    servers = {"covet-postgresql", "covet-redis", "covet-collector"}
+    carried = []
+    for uid, model in committed.items():
+        for link in model["links"]:
+            target = link.get("url", "").removeprefix("/d/") or "(tag list)"
+            if link["includeVars"]:
+                carried.append((uid, target))
+            assert link["keepTime"], (uid, link["title"])
+    assert carried, "app dashboards link each other with their variables"
+    assert all(u not in servers and t not in servers and t != "(tag list)" for u, t in carried), carried

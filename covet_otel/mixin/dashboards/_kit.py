@@ -337,11 +337,12 @@ class Kit:
             .timezone("browser")
             .variables(self.variables(probe, source, variables))
             .link(
+                # the list reaches server dashboards too, whose jobs are not the apps': time only
                 dash_b.DashboardLink("Covet dashboards")
                 .type(dash_m.DashboardLinkType.DASHBOARDS)
                 .tags([TAG])
                 .as_dropdown(True)
-                .include_vars(True)
+                .include_vars(False)
                 .keep_time(True)
             )
         )
@@ -350,7 +351,7 @@ class Kit:
                 dash_b.DashboardLink(link_title)
                 .type(dash_m.DashboardLinkType.LINK)
                 .url(f"/d/{link_uid}")
-                .include_vars(True)
+                .include_vars(same_jobs(uid, link_uid))
                 .keep_time(True)
             )
         if alerts:
@@ -369,6 +370,14 @@ class Kit:
 
 
 Q = '"'
+# dashboards of the collector-side servers: their job/instance are the servers', not the apps'
+SERVER_DASHBOARDS = frozenset({"covet-postgresql", "covet-redis", "covet-collector"})
+
+
+def same_jobs(uid: str, other: str) -> bool:
+    """Whether a link from `uid` to `other` may carry the variables (job=shop means nothing on the
+    Redis dashboard, and would empty it)."""
+    return uid not in SERVER_DASHBOARDS and other not in SERVER_DASHBOARDS
 
 
 def series(names: str, *matchers: str) -> str:
