@@ -1,4 +1,4 @@
-"""The `covet-otel` command: catalogue, settings, demo, job and mixin subcommands."""
+"""The `covet-otel` command: catalogue, settings, demo, job, mixin and check subcommands."""
 
 from __future__ import annotations
 
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         cli_job.add_parser(sub)
+
+    from . import check as check_module  # imports nothing heavy until it runs
+
+    check_module.add_parser(sub)
     return parser
 
 
