@@ -3,9 +3,12 @@ content, fresh generated blocks, working links. No servers needed."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,7 @@ from covet_otel.mixin.config import DASHBOARD_UIDS, load_config
 
 from .markdown import SECTIONS, anchors, blocks, headings, links, runbook_files, sections
 
+DASHBOARDS_DIR = runbooks.REPO_ROOT / "grafana" / "dashboards"
 CONFIG = load_config()
 BY_FILE = runbooks.by_file(CONFIG)
 FILES = runbook_files()
@@ -182,10 +186,44 @@ def test_code_blocks_have_a_known_language(path: Path) -> None:
         assert block.lang in ("promql", "sql", "console", "sh", "text"), f"{block.where}: ```{block.lang}"
 
 
+def _panels() -> dict[str, dict[str, int]]:
+    """Panel title -> id of every committed dashboard, by UID (rows' nested panels included)."""
+    found: dict[str, dict[str, int]] = {}
+
+    def walk(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for panel in panels:
+            yield panel
+            yield from walk(panel.get("panels", []))
+
+    for path in sorted(DASHBOARDS_DIR.rglob("*.json")):
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        if "uid" in dashboard:
+            panels = walk(dashboard.get("panels", []))
+            found[dashboard["uid"]] = {p.get("title", ""): p.get("id", 0) for p in panels}
+    return found
+
+
+PANELS = _panels()
+# "`covetpy-db-pool` › *Pool utilisation*": how a runbook names the panel showing a query's data
+PANEL_REFERENCE = re.compile(r"`([a-z-]+)` ›\s+\*([^*]+)\*")
+
+
+def test_every_dashboard_is_committed() -> None:
+    assert set(PANELS) == set(DASHBOARD_UIDS)
+
+
 @pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
-def test_dashboard_links_name_known_uids(path: Path) -> None:
+def test_dashboard_links_and_panels_exist(path: Path) -> None:
     text = _text(path)
-    for uid in re.findall(r"/d/([A-Za-z0-9_-]+)", text):
-        assert uid in DASHBOARD_UIDS, f"{path.name}: unknown dashboard UID {uid}"
-    for uid in re.findall(r"`([a-z-]+)` ›", text):
-        assert uid in DASHBOARD_UIDS, f"{path.name}: unknown dashboard UID {uid}"
+    for uid, query in re.findall(r"/d/([A-Za-z0-9_-]+)(\?[^)\s]*)?", text):
+        assert uid in PANELS, f"{path.name}: unknown dashboard UID {uid}"
+        panel = re.search(r"viewPanel=(\d+)", query)
+        if panel:
+            panel_id = int(panel.group(1))
+            assert panel_id in PANELS[uid].values(), f"{path.name}: no panel {panel_id} in {uid}"
+    references = PANEL_REFERENCE.findall(text)
+    for uid, title in references:
+        title = " ".join(title.split())
+        assert uid in PANELS, f"{path.name}: unknown dashboard UID {uid}"
+        assert title in PANELS[uid], f"{path.name}: no panel {title!r} in {uid}: {sorted(PANELS[uid])}"
+    assert references, f"{path.name}: names no dashboard panel"
