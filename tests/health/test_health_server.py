@@ -31,9 +31,19 @@ def _raw(port: int, request: bytes, timeout: float = 5.0) -> bytes:
             chunks.append(data)
 
 
-def test_keep_alive_probes_answer_in_milliseconds() -> None:
+def test_keep_alive_probes_answer_in_milliseconds(monkeypatch) -> None:
     """Headers and body used to leave in two writes without TCP_NODELAY: Nagle plus delayed ACK
-    made every keep-alive probe after the first take ~40 ms."""
+    made every keep-alive probe after the first take ~40 ms (on kernels that delay the ACK)."""
+    import asyncio
+
+    writes: list[int] = []
+    original = asyncio.StreamWriter.write
+
+    def counting(self, data) -> None:
+        writes.append(len(data))
+        original(self, data)
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", counting)
     with serve(0, registry=_registry()) as server, httpx.Client(timeout=5) as client:
         assert client.get(server.url + "/health/ready").status_code == 200  # the round runs once
         times = []
@@ -45,6 +55,10 @@ def test_keep_alive_probes_answer_in_milliseconds() -> None:
             assert response.headers["content-type"] == "application/health+json"
         # Nagle plus delayed ACK costs 40 ms a probe; a loaded CI machine costs far less than that
         assert statistics.median(times) < 0.020, times
+        # one write per response, on a socket with Nagle's algorithm off
+        assert len(writes) == 61
+        [sock] = [w.get_extra_info("socket") for w in server._connections]
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
 def test_idle_and_slow_connections_are_closed_after_the_idle_timeout() -> None:
