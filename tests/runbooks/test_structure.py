@@ -141,7 +141,7 @@ def test_generated_block_follows_an_override(tmp_path: Path) -> None:
     details = sections(text)["Alert details"]
     assert "`used_percent` **85 %**" in details
     assert "| For | `20m` |" in details
-    assert "(https://grafana.example.com/d/covetpy-system)" in details
+    assert "(https://grafana.example.com/d/covetpy-system?var-job=$__all&var-instance=$__all" in details
     assert "`https://wiki.example.com/runbooks/disk-space-low.md`" in details
     assert "> 85" in details or ">= 85" in details, "the expression quotes the new threshold"
     original = _text(runbooks.RUNBOOKS_DIR / "disk-space-low.md")
@@ -186,6 +186,16 @@ def test_code_blocks_have_a_known_language(path: Path) -> None:
         assert block.lang in ("promql", "sql", "console", "sh", "text"), f"{block.where}: ```{block.lang}"
 
 
+def _variables() -> dict[str, set[str]]:
+    """Template variable names of every committed dashboard, by UID."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(DASHBOARDS_DIR.rglob("*.json")):
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        if "uid" in dashboard:
+            found[dashboard["uid"]] = {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
+    return found
+
+
 def _panels() -> dict[str, dict[str, int]]:
     """Panel title -> id of every committed dashboard, by UID (rows' nested panels included)."""
     found: dict[str, dict[str, int]] = {}
@@ -204,6 +214,7 @@ def _panels() -> dict[str, dict[str, int]]:
 
 
 PANELS = _panels()
+VARIABLES = _variables()
 # "`covetpy-db-pool` › *Pool utilisation*": how a runbook names the panel showing a query's data
 PANEL_REFERENCE = re.compile(r"`([a-z-]+)` ›\s+\*([^*]+)\*")
 
@@ -217,6 +228,8 @@ def test_dashboard_links_and_panels_exist(path: Path) -> None:
     text = _text(path)
     for uid, query in re.findall(r"/d/([A-Za-z0-9_-]+)(\?[^)\s]*)?", text):
         assert uid in PANELS, f"{path.name}: unknown dashboard UID {uid}"
+        for variable in re.findall(r"var-([A-Za-z0-9_]+)=", query or ""):
+            assert variable in VARIABLES[uid], f"{path.name}: {uid} has no variable {variable}"
         panel = re.search(r"viewPanel=(\d+)", query)
         if panel:
             panel_id = int(panel.group(1))
