@@ -120,6 +120,17 @@ class PrometheusAPI:
 class Selector:
     name: str
     matchers: tuple[tuple[str, str, str], ...]  # (label, op, value), without __name__ when name is set
+    # inside a *_over_time function: the selector has data when it had some within this many seconds
+    # (max_over_time(x[1h]) unless x is how an alert sees a series that disappeared)
+    range_s: float = 0.0
+
+    def with_matchers(self, matchers: Iterable[tuple[str, str, str]]) -> Selector:
+        return Selector(self.name, tuple(matchers), self.range_s)
+
+    def presence(self) -> str:
+        """PromQL that returns the selector's series (over its range, when it has one)."""
+        text = self.render()
+        return f"last_over_time({text}[{int(self.range_s)}s])" if self.range_s else text
 
     def render(self, extra: Iterable[tuple[str, str, str]] = ()) -> str:
         parts = [f"{label}{op}{json.dumps(value)}" for label, op, value in (*self.matchers, *extra)]
@@ -143,7 +154,7 @@ class Requirement:
             yield from part.selectors()
 
 
-def _selector(node: Any) -> Selector:
+def _selector(node: Any, range_s: float = 0.0) -> Selector:
     name = node.name or ""
     matchers = []
     for m in node.matchers.matchers:
@@ -152,35 +163,41 @@ def _selector(node: Any) -> Selector:
             name = m.value
             continue
         matchers.append((m.name, op, m.value))
-    return Selector(name, tuple(matchers))
+    return Selector(name, tuple(matchers), range_s)
 
 
-def requirement(node: Any) -> Requirement:
-    """The requirement tree of a parsed PromQL expression (see the module docstring)."""
+def requirement(node: Any, range_s: float = 0.0) -> Requirement:
+    """The requirement tree of a parsed PromQL expression (see the module docstring). ``range_s`` is
+    the lookback of an enclosing ``*_over_time`` function."""
     import promql_parser as pp
 
     if isinstance(node, pp.VectorSelector):
-        return Requirement("selector", _selector(node))
+        return Requirement("selector", _selector(node, range_s))
     if isinstance(node, pp.MatrixSelector):
-        return requirement(node.vector_selector)
+        return requirement(node.vector_selector, range_s)
     if isinstance(node, (pp.NumberLiteral, pp.StringLiteral)):
         return Requirement("none")
     if isinstance(node, pp.Call):
-        if node.func.name in ("absent", "absent_over_time", "vector", "time", "pi"):
+        name = node.func.name
+        if name in ("absent", "absent_over_time", "vector", "time", "pi"):
             return Requirement("none")
-        return Requirement("all", parts=[requirement(a) for a in node.args])
+        parts = []
+        for arg in node.args:
+            inner = range_s
+            if name.endswith("_over_time") and isinstance(arg, (pp.MatrixSelector, pp.SubqueryExpr)):
+                inner = max(range_s, arg.range.total_seconds())
+            parts.append(requirement(arg, inner))
+        return Requirement("all", parts=parts)
     if isinstance(node, pp.BinaryExpr):
         op = str(node.op)
-        lhs, rhs = requirement(node.lhs), requirement(node.rhs)
+        lhs, rhs = requirement(node.lhs, range_s), requirement(node.rhs, range_s)
         if op == "or":
             return Requirement("any", parts=[lhs, rhs])
         if op == "unless":
             return lhs
         return Requirement("all", parts=[lhs, rhs])
-    if isinstance(node, pp.AggregateExpr):
-        return requirement(node.expr)
-    if isinstance(node, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
-        return requirement(node.expr)
+    if isinstance(node, (pp.AggregateExpr, pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
+        return requirement(node.expr, range_s)
     raise CheckError(f"unsupported PromQL node {type(node).__name__}")
 
 
@@ -234,30 +251,31 @@ class Analyzer:
         if definition.group == "backup_migration":
             return selector
         matchers = (*(m for m in selector.matchers if m[0] != "job"), ("job", "=", self.job))
-        return Selector(selector.name, matchers)
+        return selector.with_matchers(matchers)
 
     def reasons(self, selector: Selector, depth: int = 0) -> list[Reason]:
         """[] when the selector has series; otherwise why not."""
         selector = self.scoped(selector)
-        key = selector.render()
+        key = selector.presence()
         if key not in self._reasons:
             self._reasons[key] = self._explain(selector, depth)
         return self._reasons[key]
 
-    def _count(self, selector: str) -> int:
-        result = self.api.query(f"count({selector})")
+    def _count(self, selector: Selector | str) -> int:
+        text = selector.presence() if isinstance(selector, Selector) else selector
+        result = self.api.query(f"count({text})")
         return int(float(result[0]["value"][1])) if result else 0
 
     def _explain(self, selector: Selector, depth: int) -> list[Reason]:
         name = selector.name
         if not name:  # {__name__=~"a|b", ...}: judge by the whole selector only
-            if self._count(selector.render()):
+            if self._count(selector):
                 return []
             return [Reason("no_data", f"no series match {selector.render()}")]
-        if self._count(selector.render()):
+        if self._count(selector):
             return []
         definition = self._definition(name)
-        if not self._count(name):
+        if not self._count(selector.with_matchers(())):
             if name in self.recording:
                 if name not in self.loaded:
                     return [Reason("recording_rule_not_loaded", f"recording rule {name} is not loaded", name)]
@@ -279,7 +297,7 @@ class Analyzer:
             source = definition.source if definition is not None else ""
             return [Reason("metric_never_seen", f"{name} is never seen", name, SOURCE_HINTS.get(source, ""))]
         job = next((m for m in selector.matchers if m[0] == "job"), None)
-        if job is not None and not self._count(Selector(name, (job,)).render()):
+        if job is not None and not self._count(selector.with_matchers((job,))):
             jobs = sorted({s.get("job", "") for s in self.api.series(name)})[:10]
             detail = (
                 f"{name} has no series with job{job[1]}{json.dumps(job[2])} (jobs seen: {', '.join(jobs)})"
@@ -288,7 +306,7 @@ class Analyzer:
         base = (job,) if job is not None else ()
         found = []
         for matcher in selector.matchers:
-            if matcher[0] == "job" or self._count(Selector(name, (*base, matcher)).render()):
+            if matcher[0] == "job" or self._count(selector.with_matchers((*base, matcher))):
                 continue
             label, op, value = matcher
             values = sorted({s.get(label, "") for s in self.api.series(Selector(name, base).render())})
@@ -507,6 +525,11 @@ def _run(
     loaded_alerts = {n for n, r in loaded_rules.items() if r["type"] == "alerting"}
     loaded_recording = {n for n, r in loaded_rules.items() if r["type"] == "recording"}
     active_am = [a["url"] for a in api.get("/api/v1/alertmanagers")["activeAlertmanagers"]]
+    targets_down = [
+        {"job": t["labels"].get("job", ""), "url": t["scrapeUrl"], "error": t.get("lastError", "")}
+        for t in api.get("/api/v1/targets", [("state", "active")])["activeTargets"]
+        if t["health"] == "down"
+    ]
     analyzer = Analyzer(api, job, recording, loaded_recording)
 
     global_reasons: list[Reason] = []
@@ -603,6 +626,7 @@ def _run(
         "prometheus": api.url,
         "job": job,
         "alertmanagers": active_am,
+        "targets_down": targets_down,
         "findings": [asdict(r) for r in global_reasons],
         "alerts": alert_results,
         "dashboards": dashboard_results,
@@ -628,6 +652,8 @@ def as_text(report: Mapping[str, Any]) -> str:
     ]
     for finding in report["findings"]:
         lines.append(f"! {_reason_text(finding)}")
+    for target in report["targets_down"]:
+        lines.append(f"! scrape target {target['url']} (job {target['job']}) is down: {target['error']}")
     lines.append("")
     lines.append(
         f"alerts: {s['alerts'] - s['alerts_blind']} of {s['alerts']} can fire; "

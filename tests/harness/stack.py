@@ -222,6 +222,8 @@ class StackPrometheus(Prometheus):
         super().__init__(scrape_self=False, **kwargs)
         self.source = source or compose_prometheus_config()
         self.addresses = dict(addresses or {})
+        # False: the file's alerting section is left out (a Prometheus that notifies nobody)
+        self.alerting = True
 
     def config(self) -> dict[str, Any]:
         data = yaml.safe_load(self.source.read_text(encoding="utf-8"))
@@ -240,6 +242,8 @@ class StackPrometheus(Prometheus):
             data["rule_files"] = list(self.rule_files)
         else:
             data.pop("rule_files", None)
+        if not self.alerting:
+            data.pop("alerting", None)
         # OTLP pushes from several processes may arrive slightly out of order
         data.setdefault("storage", {}).setdefault("tsdb", {})["out_of_order_time_window"] = "30m"
         return data
@@ -375,6 +379,7 @@ class Stack:
         self.with_app = app
         self.with_jobs = jobs
         self.timings: dict[str, float] = {}
+        self.started_at = 0.0  # time.monotonic() when start() returned
         self._started = False
 
         self.webhook = WebhookSink()
@@ -510,6 +515,7 @@ class Stack:
             if wait_for_data:
                 self.wait_for_data(timeout or self.startup_timeout)
                 self.timings["data_ready"] = time.monotonic() - t0
+            self.started_at = time.monotonic()
         except BaseException:
             self.stop()
             raise
