@@ -109,6 +109,7 @@ def test_prometheus_exporter_pins_the_name_translation(path) -> None:
 def test_remote_write_pins_the_name_translation() -> None:
     exporter = load(VARIANTS / "remote-write.yaml")["exporters"]["prometheusremotewrite"]
     assert exporter["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
+    assert exporter["disable_scope_info"] is True  # label sets as on the Prometheus exporter
 
 
 def _walk(node: Any, path: str = ""):

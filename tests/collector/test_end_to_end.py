@@ -135,8 +135,14 @@ def test_postgresql_down_is_reported_and_recovers(
 
     with PostgresExporter(fresh_postgres) as exporter:
         exporter.start()
+        # postgres_exporter answers ~1 s late while the server is down (its connection attempt): a 2 s
+        # interval keeps the scrape inside its timeout, as the 15 s default does with room to spare
         collector = collector_factory(
-            configs=(CONFIG, POSTGRESQL), env={"COVET_POSTGRES_EXPORTER_ENDPOINT": exporter.address}
+            configs=(CONFIG, POSTGRESQL),
+            env={
+                "COVET_POSTGRES_EXPORTER_ENDPOINT": exporter.address,
+                "COVET_COLLECTOR_SCRAPE_INTERVAL": "2s",
+            },
         )
         prom = prometheus_factory(scrape_self=False, scrape_configs=[collector_scrape_config(collector)])
         prom.wait_for("covet_postgresql_up == 1", bool, timeout=60)
