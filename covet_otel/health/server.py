@@ -177,8 +177,11 @@ class HealthServer:
             )
             return False
         length = headers.get("content-length", "0").strip()
-        if not (length.isdigit() and length.isascii()) or int(length) > _MAX_BODY:
-            await _send(writer, 413, "text/plain; charset=utf-8", b"request body refused\n", close=True)
+        if not (length.isdigit() and length.isascii()):
+            await _send(writer, 400, "text/plain; charset=utf-8", b"bad content-length\n", close=True)
+            return False
+        if int(length) > _MAX_BODY:
+            await _send(writer, 413, "text/plain; charset=utf-8", b"request body too large\n", close=True)
             return False
         if int(length):
             await asyncio.wait_for(reader.readexactly(int(length)), self.idle_timeout)

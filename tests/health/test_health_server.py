@@ -127,6 +127,8 @@ def test_malformed_and_oversized_requests_get_an_error_and_a_closed_connection()
         assert _raw(port, chunked).startswith(b"HTTP/1.1 501 ")
         big_body = b"GET /health HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"
         assert _raw(port, big_body).startswith(b"HTTP/1.1 413 ")
+        bad_length = b"GET /health HTTP/1.1\r\nContent-Length: 1_0\r\n\r\n"
+        assert _raw(port, bad_length).startswith(b"HTTP/1.1 400 ")
         # HTTP/1.0 closes after the answer; HEAD has the length of the GET body but no body
         answer = _raw(port, b"HEAD /health/live HTTP/1.0\r\n\r\n")
         head, _, body = answer.partition(b"\r\n\r\n")
