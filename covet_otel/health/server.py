@@ -53,7 +53,8 @@ class HealthServer:
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         # bound here, in the caller's thread, so a taken port is the caller's OSError at once
-        self._socket = socket.create_server((host, port), backlog=256)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.create_server((host, port), family=family, backlog=256)
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         self._connections: dict[asyncio.StreamWriter, _Connection] = {}
