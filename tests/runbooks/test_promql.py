@@ -132,7 +132,14 @@ def test_runs_on_prometheus_with_the_shipped_rules(empty_prometheus: Prometheus)
 def test_runs_on_the_whole_stack_with_data(stack: Any) -> None:
     """On the stack (app traffic, Redis, PostgreSQL, host, collector, jobs), every block runs: no
     many-to-many matching, no type errors that only data reveals. Most return series."""
+    # the 5-minute recording rules run every evaluation_interval (30 s by default): wait for a round
+    for rule in ("covet_cache_hit_ratio", "covet_postgresql_cache_hit_ratio"):
+        stack.prometheus.wait_for(rule, timeout=120)
     failures = _run_all(stack.prometheus.query)
     assert failures == []
-    with_data = [b.where for b in PROMQL if stack.prometheus.query(b.text)]
-    assert len(with_data) >= len(PROMQL) // 2, f"only {len(with_data)} of {len(PROMQL)} blocks return data"
+    empty = [b.where for b in PROMQL if not stack.prometheus.query(b.text)]
+    # Empty by design on a healthy, freshly started stack: the alert expressions (nothing fires),
+    # comparisons such as `> 0` or `== 0`, `offset 1h`/`1d` (no history yet), 6h subqueries, the SLO
+    # budget rules (evaluated every 5 minutes), failure counters that no failure has created yet.
+    # Measured: 140 of 214 blocks return data before the rules' first round, more after it.
+    assert len(PROMQL) - len(empty) >= 0.65 * len(PROMQL), f"{len(empty)} of {len(PROMQL)} empty: {empty}"
