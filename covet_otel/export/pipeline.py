@@ -209,9 +209,10 @@ def _prometheus_reader(
     settings: Settings, env: Mapping[str, str]
 ) -> tuple[MetricReader, Any, tuple[str, int] | None]:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     from .. import settings as settings_module
+    from .exposition import start_server
 
     # The standard variables win over ours, and are held to the same rules: a bad value is the
     # same clear start-up error, not a UnicodeError or OverflowError from the socket layer.
@@ -242,7 +243,8 @@ def _prometheus_reader(
     # covet_ name does not: every covet_ series comes from the covet_otel scope
     reader = PrometheusMetricReader(registry=registry, scope_info_enabled=False)
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
+        # prometheus_client's endpoint, with covet-otel's series written by our own writer
+        server, _thread = start_server(port, host, registry, reader)
     except OSError as exc:
         _logger.warning(
             "covet-otel: cannot serve /metrics on %s:%s (%s); the application runs on without the "

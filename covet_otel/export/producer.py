@@ -15,7 +15,7 @@ import math
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -85,9 +85,7 @@ def produce(reader: MetricReader, state: _ReaderState, include_workers: bool = F
     metrics: list[Metric] = []
     with state.lock:
         if include_workers:
-            for name in workers.names():
-                with contextlib.suppress(KeyError, TypeError, ValueError):  # a worker of another version
-                    instruments.by_name(name)
+            register_worker_metrics()
         for instrument in instruments.registered():
             try:
                 metric = _metric(instrument, prefs, state, now, include_workers)
@@ -98,6 +96,32 @@ def produce(reader: MetricReader, state: _ReaderState, include_workers: bool = F
                 metrics.append(metric)
         state.last_ns = now
     return metrics
+
+
+def register_worker_metrics() -> None:
+    """Create the instruments pre-fork workers record, so that the endpoint serves their series
+    even when this process never recorded them itself."""
+    for name in workers.names():
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # a worker of another version
+            instruments.by_name(name)
+
+
+# Set on a thread while the embedded endpoint's own writer (export/exposition.py) renders
+# covet-otel's series: the reader's collection then leaves the covet_otel scope's metrics out.
+_left_out = threading.local()
+
+
+@contextlib.contextmanager
+def covet_scope_left_out(has_ours: bool) -> Iterator[set[str]]:
+    """Within the block, collections on this thread carry the covet_otel scope without metrics
+    (present when `has_ours`, so that the exporter's output around it does not change, as its
+    target_info); the set yielded receives the names of the metrics the SDK collected."""
+    names: set[str] = set()
+    _left_out.value = (has_ours, names)
+    try:
+        yield names
+    finally:
+        _left_out.value = None
 
 
 def _temporality(instrument: Instrument, prefs: dict, observed: bool) -> AggregationTemporality:
@@ -222,7 +246,11 @@ def attach(provider: MeterProvider) -> None:
             continue
         # only a pull endpoint speaks for the workers: pushing workers export for themselves
         include_workers = type(reader).__name__ == "PrometheusMetricReader"
-        reader._collect = _wrap(original, provider, _ReaderState(), include_workers)  # type: ignore[method-assign]
+        state = _ReaderState()
+        reader._collect = _wrap(original, provider, state, include_workers)  # type: ignore[method-assign]
+        # for the embedded endpoint's own writer, which renders what produce() would hand over
+        reader._covet_state = state  # type: ignore[attr-defined]
+        reader._covet_include_workers = include_workers  # type: ignore[attr-defined]
         reader._covet_attached = True  # type: ignore[attr-defined]
 
 
@@ -231,9 +259,19 @@ def _wrap(
 ) -> Callable:
     def collect(reader: MetricReader, timeout_millis: float = 10_000) -> MetricsData | None:
         sdk_data = original(reader, timeout_millis=timeout_millis)
-        ours = produce(reader, state, include_workers)
-        if not ours:
-            return sdk_data
+        left_out = getattr(_left_out, "value", None)
+        if left_out is None:
+            ours = produce(reader, state, include_workers)
+            if not ours:
+                return sdk_data
+        else:
+            has_ours, names = left_out
+            for resource_metrics in sdk_data.resource_metrics if sdk_data is not None else ():
+                for scope_metrics in resource_metrics.scope_metrics:
+                    names.update(metric.name for metric in scope_metrics.metrics)
+            if not has_ours:
+                return sdk_data
+            ours = []
         scope = ScopeMetrics(scope=SCOPE, metrics=ours, schema_url="")
         resource = provider._sdk_config.resource
         if sdk_data is None or not sdk_data.resource_metrics:
