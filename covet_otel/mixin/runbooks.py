@@ -47,11 +47,11 @@ _INDEX = re.compile(re.escape(INDEX_BEGIN) + r".*?" + re.escape(INDEX_END), re.D
 # this is the response the runbooks promise, so it lives with them.
 RESPONSE: Mapping[str, str] = {
     "critical": "pages the on-call: acknowledge within 5 minutes, mitigate within 30 minutes",
-    "high": "notifies the team's alert channel: start within 30 minutes during working hours, "
-    "within 1 hour otherwise",
-    "medium": "opens a ticket: handle within the working day",
-    "low": "goes to the daily digest: review within the week",
-    "none": "no response: it fires all the time by design",
+    "high": "notifies the team's alert channel and e-mail: start within 30 minutes during working "
+    "hours, within 1 hour otherwise",
+    "medium": "posts to the team's alert channel: handle within the working day",
+    "low": "goes to the e-mail digest (muted outside working hours): review within the week",
+    "none": "no response: it fires all the time by design and reaches only the dead man's switch",
 }
 
 _NOTE = (
