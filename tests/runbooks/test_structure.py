@@ -240,3 +240,25 @@ def test_dashboard_links_and_panels_exist(path: Path) -> None:
         assert uid in PANELS, f"{path.name}: unknown dashboard UID {uid}"
         assert title in PANELS[uid], f"{path.name}: no panel {title!r} in {uid}: {sorted(PANELS[uid])}"
     assert references, f"{path.name}: names no dashboard panel"
+
+
+def test_shipped_rules_runbook_urls_resolve() -> None:
+    """The runbook_url annotation of every alert in the committed rule files names a runbook file and
+    anchor that exist, and every alert of the definition is there."""
+    import yaml
+
+    seen = set()
+    for path in sorted((runbooks.REPO_ROOT / "alerts").rglob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                if "alert" not in rule:
+                    continue
+                url = rule["annotations"]["runbook_url"]
+                assert url.startswith(CONFIG.runbook_base_url), url
+                name, _, anchor = url[len(CONFIG.runbook_base_url) :].partition("#")
+                target = runbooks.RUNBOOKS_DIR / name
+                assert target.is_file(), f"{rule['alert']}: {url}"
+                if anchor:
+                    assert anchor in anchors(_text(target)), f"{rule['alert']}: {url}"
+                seen.add(rule["alert"])
+    assert seen == {a.name for a in CONFIG.enabled_alerts}
