@@ -267,7 +267,15 @@ def render(registry: CollectorRegistry, reader: Any, encoder: Callable) -> bytes
     global _failed_once
     chosen = _encoder_format(encoder)
     state = getattr(reader, "_covet_state", None)
-    if chosen is not None and state is not None:
+    collector = getattr(reader, "_collector", None)
+    # scope labels, a prefix or resource labels would change every line: the SDK path does those
+    plain = (
+        collector is not None
+        and not getattr(collector, "_scope_info_enabled", True)
+        and not getattr(collector, "_prefix", "x")
+        and getattr(collector, "_resource_attribute_filter", 1) is None
+    )
+    if chosen is not None and state is not None and plain:
         try:
             fmt, escaping = chosen
             ours, written = render_covet(state, reader._covet_include_workers, fmt, escaping)
