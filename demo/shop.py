@@ -13,7 +13,8 @@ migrations. Backup and migration runs are separate processes (``covet-otel job``
 
 Faults are switched through ``/_stack/*`` (not measured: it is in ``COVET_HTTP_EXCLUDED_PATHS``):
 
-    POST /_stack/traffic?rps=20&errors=0.03   traffic rate and share of 5xx requests (rps=0 stops it)
+    POST /_stack/traffic?rps=20&errors=0.03   traffic rate and share of 5xx requests (rps=0 stops it);
+                                               &slow=0.5: share of requests taking 0.8 s
     POST /_stack/leak?reason=not_released      leak one pool connection (or held_too_long&seconds=N:
                                                hold it N seconds, past COVET_DB_LEAK_SECONDS)
     POST /_stack/exhaust?seconds=10            hold every free pool connection for that long
@@ -72,6 +73,7 @@ class State:
         self.health_fail = False
         self.rps = 20.0
         self.error_share = 0.03
+        self.slow_share = 0.0
         self.sent: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -208,6 +210,11 @@ def build_app(state: State) -> Starlette:
             return JSONResponse({"error": "cache unavailable"}, status_code=503)
         return JSONResponse({"ok": True})
 
+    async def slow(request: Request) -> Response:
+        # slower than the latency SLO's threshold (0.5 s): the fault of the latency burn-rate alerts
+        await asyncio.sleep(0.8)
+        return JSONResponse({"ok": True})
+
     async def upload(request: Request) -> Response:
         body = await request.body()
         return JSONResponse({"received": len(body)})
@@ -226,7 +233,14 @@ def build_app(state: State) -> Starlette:
         return PlainTextResponse("starting\n", status_code=503)
 
     async def stats(request: Request) -> Response:
-        return JSONResponse({"sent": dict(state.sent), "rps": state.rps, "errors": state.error_share})
+        return JSONResponse(
+            {
+                "sent": dict(state.sent),
+                "rps": state.rps,
+                "errors": state.error_share,
+                "slow": state.slow_share,
+            }
+        )
 
     async def traffic(request: Request) -> Response:
         params = request.query_params
@@ -234,6 +248,8 @@ def build_app(state: State) -> Starlette:
             state.rps = max(0.0, float(params["rps"]))
         if "errors" in params:
             state.error_share = min(1.0, max(0.0, float(params["errors"])))
+        if "slow" in params:
+            state.slow_share = min(1.0, max(0.0, float(params["slow"])))
         return await stats(request)
 
     async def leak(request: Request) -> Response:
@@ -305,6 +321,7 @@ def build_app(state: State) -> Starlette:
         Route("/limited", limited),
         Route("/error", boom),
         Route("/report", report),
+        Route("/slow", slow),
         Route("/cart", cart, methods=["POST"]),
         Route("/upload", upload, methods=["POST"]),
         Route("/stream", stream),
@@ -333,6 +350,8 @@ def next_request(state: State) -> tuple[str, str, dict[str, Any]]:
     """One request of the traffic mix: (method, path, httpx keyword arguments)."""
     if random.random() < state.error_share:
         return "GET", "/error", {}
+    if random.random() < state.slow_share:
+        return "GET", "/slow", {}
     roll = random.random()
     if roll < 0.45:
         return "GET", f"/items/{random.randint(1, ITEMS + 5)}", {}  # some 404s

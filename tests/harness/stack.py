@@ -49,7 +49,7 @@ Faults on demand:
   ``stack.collector.stop()``, ``stack.app.stop()``, ``stack.postgres_exporter.stop()``; each has
   ``stopped()`` / ``paused_ctx()`` context managers that restore it;
 - the app (:class:`StackApp`): ``leak()`` (``not_released``; ``reason="held_too_long"``),
-  ``exhaust_pool(seconds)``, ``fail_health(True/False)``, ``traffic(rps=, errors=)`` (e.g.
+  ``exhaust_pool(seconds)``, ``fail_health(True/False)``, ``traffic(rps=, errors=, slow=)`` (e.g.
   ``errors=0.5`` for a high 5xx ratio), ``set_pending_migrations(n)``;
 - jobs: ``stack.run_backup(fail=True)`` (a real ``pg_dump`` under ``covet-otel job backup``; failing:
   dumping a database that does not exist), ``stack.run_migration(fail=True)`` (``psql`` under
@@ -322,13 +322,18 @@ class StackApp(Server):
         response.raise_for_status()
         return response.json()
 
-    def traffic(self, *, rps: float | None = None, errors: float | None = None) -> dict[str, Any]:
-        """Set the request rate (0 stops the driver) and the share of requests answered 500."""
+    def traffic(
+        self, *, rps: float | None = None, errors: float | None = None, slow: float | None = None
+    ) -> dict[str, Any]:
+        """Set the request rate (0 stops the driver), the share of requests answered 500 and the
+        share of requests that take 0.8 s (``/slow``, over the latency SLO threshold)."""
         params: dict[str, Any] = {}
         if rps is not None:
             params["rps"] = self.rps = rps
         if errors is not None:
             params["errors"] = self.errors = errors
+        if slow is not None:
+            params["slow"] = slow
         return self._post("/_stack/traffic", **params)
 
     def stats(self) -> dict[str, Any]:
