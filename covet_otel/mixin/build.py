@@ -27,4 +27,12 @@ def build(config: MixinConfig, out_dir: Path = REPO_ROOT) -> list[Path]:
     written += dashboards.write(config, out_dir / "grafana")
 
     written += runbooks.write(config, out_dir / "runbooks")
+
+    # the alert table of docs/alerts.md, where out_dir has that page (the repository)
+    from . import alerts_doc
+
+    doc = out_dir / "docs" / "alerts.md"
+    if doc.is_file():
+        alerts_doc.update(config, doc)
+        written.append(doc)
     return written
