@@ -262,3 +262,26 @@ def test_shipped_rules_runbook_urls_resolve() -> None:
                     assert anchor in anchors(_text(target)), f"{rule['alert']}: {url}"
                 seen.add(rule["alert"])
     assert seen == {a.name for a in CONFIG.enabled_alerts}
+
+
+STEP_START = re.compile(r"^(\d+\. |- |#{2,3} )")
+
+
+@pytest.mark.parametrize("path", FILES, ids=RUNBOOK_IDS)
+def test_every_query_names_its_panel(path: Path) -> None:
+    """Each hand-written PromQL block's step names the dashboard panel that shows the same data, or
+    says it is on no dashboard."""
+    lines = _text(path).splitlines()
+    end = next(i for i, line in enumerate(lines) if line == runbooks.END)
+    for block in blocks(path):
+        if block.lang != "promql" or block.line <= end:
+            continue
+        i = block.line - 2
+        step: list[str] = []
+        while i >= 0 and not STEP_START.match(lines[i]):
+            step.append(lines[i])
+            i -= 1
+        step.append(lines[i])
+        text = "\n".join(reversed(step))
+        named = PANEL_REFERENCE.search(text) or "not on a dashboard" in text.lower()
+        assert named, f"{block.where}: no panel named"
