@@ -187,7 +187,10 @@ def index_table(config: MixinConfig) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for alert in config.enabled_alerts:
-        threshold = alert.threshold().text if alert.limits else "—"
+        threshold = "—"
+        if alert.limits:
+            limit = alert.threshold()
+            threshold = limit.text + (f" ({limit.description})" if limit.description else "")
         rows.append(
             f"| `{alert.name}` | {alert.severity} | {alert.team} | {alert.group} | {threshold} | "
             f"`{alert.for_}` | [{alert.runbook_path}]({alert.runbook_path}) |"
