@@ -1,19 +1,26 @@
 """Reference endpoint: a Starlette handler doing 3 asyncpg queries and 2 Redis commands, served by
-uvicorn and loaded by wrk, in four variants side by side (budget: covet metrics-only keeps at least
-0.95 of bare throughput).
+uvicorn and loaded by wrk, with covet-otel and the tools a user would pick instead side by side
+(budget: covet metrics-only keeps at least 0.95 of bare throughput).
 
-  bare          the app as written
-  covet         covet_otel.configure() (embedded /metrics endpoint, system metrics) and covet-otel's
-                Starlette, asyncpg and Redis metrics instrumentors: what `opentelemetry-instrument`
-                does with covet-otel installed
-  upstream      upstream OTel: OpenTelemetryMiddleware (spans + upstream HTTP metrics to an SDK
-                MeterProvider), AsyncPGInstrumentor and RedisInstrumentor spans; SDK TracerProvider
-                with a BatchSpanProcessor and an exporter that drops the spans
-  covet+spans   covet, plus the same upstream span instrumentors (their HTTP metrics off: covet
-                records HTTP metrics)
+  bare              the app as written
+  covet             covet_otel.configure() (embedded /metrics endpoint, system metrics) and covet-otel's
+                    Starlette, asyncpg and Redis metrics instrumentors: what `opentelemetry-instrument`
+                    does with covet-otel installed. Measures HTTP + database + cache.
+  upstream-metrics  upstream OTel with spans off: OpenTelemetryMiddleware's HTTP metrics into an SDK
+                    MeterProvider, AsyncPGInstrumentor and RedisInstrumentor on a no-op tracer
+                    provider (they have no metrics of their own). Measures HTTP only.
+  upstream          upstream OTel with spans: the same middleware (spans + HTTP metrics),
+                    AsyncPGInstrumentor and RedisInstrumentor spans into an SDK TracerProvider with a
+                    BatchSpanProcessor and an exporter that drops them. HTTP metrics; HTTP, database
+                    and cache spans.
+  instrumentator    prometheus-fastapi-instrumentator's middleware with its default metrics, what a
+                    FastAPI user picks today for Prometheus metrics (it works on any Starlette app).
+                    Measures HTTP only.
+  covet+spans       covet, plus the upstream span instrumentors (their HTTP metrics off: covet records
+                    HTTP metrics)
 
-The four servers run at the same time, each in its own process pinned to CPU 0; wrk, PostgreSQL and
-Redis are pinned to CPU 1 (when two CPUs are available). Runs are interleaved (ABCD ABCD ...) so
+The servers run at the same time, each in its own process pinned to CPU 0; wrk, PostgreSQL and
+Redis are pinned to CPU 1 (when two CPUs are available). Runs are interleaved (ABCD DCBA ...) so
 that drift on a shared machine hits every variant alike. Besides throughput and latency the
 server's own CPU time per request is read from /proc: it is far less sensitive to other load on
 the machine than wall-clock figures.
@@ -49,7 +56,16 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 from _util import table  # noqa: E402
 
-VARIANTS = ("bare", "covet", "upstream", "covet+spans")
+VARIANTS = ("bare", "covet", "upstream-metrics", "upstream", "instrumentator", "covet+spans")
+# what each variant records, for the tables
+MEASURES = {
+    "bare": "nothing",
+    "covet": "HTTP + DB + cache metrics",
+    "upstream-metrics": "HTTP metrics",
+    "upstream": "HTTP metrics; HTTP + DB + cache spans",
+    "instrumentator": "HTTP metrics",
+    "covet+spans": "HTTP + DB + cache metrics and spans",
+}
 SERVER_CPU, CLIENT_CPU = 0, 1
 PATH = "/items/42"
 CONNECTIONS = 8
@@ -59,7 +75,11 @@ ITEMS = 1000
 # ------------------------------------------------------------------------------------------ the app
 def build_app(variant: str, dsn: str, redis_url: str) -> Any:
     """The reference application with `variant`'s instrumentation switched on."""
-    spans = _setup_spans() if variant in ("upstream", "covet+spans") else None
+    spans = (
+        _setup_upstream(recording=variant != "upstream-metrics")
+        if "upstream" in variant or variant == "covet+spans"
+        else None
+    )
     if variant in ("covet", "covet+spans"):
         import covet_otel
         from covet_otel.instrumentation.asyncpg import AsyncpgMetricsInstrumentor
@@ -112,7 +132,34 @@ def build_app(variant: str, dsn: str, redis_url: str) -> Any:
 
             pipeline = current_pipeline()
             port = pipeline.prometheus_address[1] if pipeline and pipeline.prometheus_address else None
-        return JSONResponse({"spans": spans.count if spans is not None else 0, "metrics_port": port})
+        return JSONResponse(
+            {"spans": spans.count if spans is not None else 0, "metrics_port": port, "recorded": recorded()}
+        )
+
+    def recorded() -> float:
+        """Requests to the reference route counted by a peer's HTTP metrics."""
+        if variant == "instrumentator":
+            from prometheus_client import REGISTRY
+
+            return sum(
+                s.value
+                for metric in REGISTRY.collect()
+                for s in metric.samples
+                if s.name == "http_requests_total" and s.labels.get("handler") == "/items/{item_id}"
+            )
+        if variant.startswith("upstream") and spans is not None:
+            data = spans.metric_reader.get_metrics_data()
+            return sum(
+                point.count
+                for rm in (data.resource_metrics if data else ())
+                for sm in rm.scope_metrics
+                for metric in sm.metrics
+                if metric.name in ("http.server.duration", "http.server.request.duration")
+                for point in metric.data.data_points
+                if point.attributes.get("http.route", point.attributes.get("http.target"))
+                == "/items/{item_id}"
+            )
+        return 0.0
 
     async def startup() -> None:
         state["pool"] = await asyncpg.create_pool(dsn, min_size=CONNECTIONS, max_size=CONNECTIONS)
@@ -131,12 +178,16 @@ def build_app(variant: str, dsn: str, redis_url: str) -> Any:
     app: Any = Starlette(
         routes=[Route("/items/{item_id}", item), Route("/_bench", bench_info)], lifespan=lifespan
     )
+    if variant == "instrumentator":
+        from prometheus_fastapi_instrumentator import Instrumentator
+
+        Instrumentator().instrument(app)  # its default metrics; /_bench reads them
     if spans is not None:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
         from opentelemetry.metrics import NoOpMeterProvider
 
         # covet+spans: covet records the HTTP metrics, so the upstream middleware only traces
-        meter_provider = spans.meter_provider if variant == "upstream" else NoOpMeterProvider()
+        meter_provider = spans.meter_provider if variant.startswith("upstream") else NoOpMeterProvider()
         app = OpenTelemetryMiddleware(
             app, tracer_provider=spans.tracer_provider, meter_provider=meter_provider
         )
@@ -147,25 +198,31 @@ def build_app(variant: str, dsn: str, redis_url: str) -> Any:
 class _Spans:
     tracer_provider: Any
     meter_provider: Any
+    metric_reader: Any
     count: int = 0
 
 
-def _setup_spans() -> _Spans:
+def _setup_upstream(recording: bool) -> _Spans:
+    """Upstream instrumentors; with `recording` off they run on a no-op tracer provider (spans off)."""
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.trace import NoOpTracerProvider
 
     class CountingExporter(SpanExporter):
         def export(self, batch: Any) -> SpanExportResult:
             spans.count += len(batch)
             return SpanExportResult.SUCCESS
 
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(CountingExporter()))
-    spans = _Spans(tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    tracer_provider: Any = NoOpTracerProvider()
+    if recording:
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(BatchSpanProcessor(CountingExporter()))
+    reader = InMemoryMetricReader()
+    spans = _Spans(tracer_provider, MeterProvider(metric_readers=[reader]), reader)
     AsyncPGInstrumentor().instrument(tracer_provider=tracer_provider)
     RedisInstrumentor().instrument(tracer_provider=tracer_provider)
     return spans
@@ -344,6 +401,12 @@ def check_instrumented(servers: dict[str, AppServer]) -> list[str]:
     notes = []
     for variant, server in servers.items():
         info = server.info()
+        if variant in ("upstream-metrics", "upstream", "instrumentator"):
+            if info["recorded"] <= 0:
+                raise RuntimeError(f"{variant}: its HTTP metrics counted no request")
+            notes.append(f"{variant}: its HTTP metrics count {info['recorded']:.0f} requests")
+        if variant == "upstream-metrics" and info["spans"]:
+            raise RuntimeError("upstream-metrics: spans were exported with spans off")
         if "spans" in variant or variant == "upstream":
             if info["spans"] <= 0:
                 time.sleep(6)  # the batch processor exports every 5 s
@@ -464,13 +527,14 @@ def report(runs: dict[str, list[Run]], rounds: int, duration: float, notes: list
         v: {k: statistics.median(getattr(r, k) for r in rs) for k in Run.__annotations__}
         for v, rs in runs.items()
     }
-    rows = [("variant", "throughput (req/s)", "vs bare", "p50", "p99", "server CPU per request",
+    rows = [("variant", "measures", "throughput (req/s)", "vs bare", "p50", "p99", "server CPU per request",
              "CPU vs bare", "CPU vs upstream")]  # fmt: skip
     for variant, m in med.items():
         cpu_vs_upstream = m["cpu_per_request_us"] / med["upstream"]["cpu_per_request_us"]
         rows.append(
             (
                 variant,
+                MEASURES[variant],
                 f"{m['rps']:.0f}",
                 f"{_paired(runs, variant, 'rps'):.3f}",
                 f"{m['p50_ms']:.2f} ms",

@@ -2,8 +2,8 @@
 
 The OTel SDK pays attribute cleaning, hashing and a Measurement object on every call (6-8 µs,
 see docs/performance.md), which alone exceeds the per-operation budgets. Here an instrumentor
-resolves a label tuple to a *series* once, and each later update is a lock, a bisect and a few
-additions on that series (well under 1 µs). Series are read at collection time by
+resolves a label tuple to a *series* once, and each later update is a bisect and a few additions
+on that thread's shard of the series, with no lock (well under 1 µs). Series are read at collection time by
 `covet_otel.export.producer`, which hands them to the SDK's readers as ordinary OTel metric data,
 so export still goes through the SDK's Prometheus and OTLP exporters.
 
@@ -20,6 +20,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from threading import get_ident
 from typing import Generic, TypeVar
 
 from .catalogue import BY_NAME, OTHER, MetricDef
@@ -34,6 +35,7 @@ Callback = Callable[[], Iterable[Observation]]
 _MAX_ALIASES = 10_000
 
 _FINITE_MAX = sys.float_info.max
+_INF = float("inf")
 _logger = logging.getLogger("covet_otel")
 _REFUSED_INTERVAL = 60.0
 _refused_next = 0.0
@@ -63,15 +65,46 @@ def _refused(kind: str, value: object) -> None:
         pass
 
 
+# Series take no lock on the hot path: each thread that updates a series gets a shard of its own
+# (a list only that thread writes, found by its thread id), so concurrent updates never meet on
+# one read-modify-write and none is lost; collection sums the shards. Half the cost of a locked
+# update (docs/performance.md). A series gives at most this many threads a shard of their own;
+# updates from further threads share one overflow shard under a lock, so an application that
+# churns through new threads cannot grow a series without bound.
+_MAX_SHARDS = 64
+
+
 class CounterSeries:
     """A monotonic sum for one label set."""
 
-    __slots__ = ("_lock", "start_ns", "value")
+    __slots__ = ("_lock", "_overflow", "_shards", "start_ns")
 
     def __init__(self, lock: threading.Lock) -> None:
+        self._reset(lock)
+
+    def _reset(self, lock: threading.Lock) -> None:
         self._lock = lock
-        self.value = 0.0
+        self._shards: dict[int, list[float]] = {}
+        self._overflow: list[float] | None = None
         self.start_ns = time.time_ns()
+
+    def _shard(self) -> list[float] | None:
+        """A first update from this thread: its own shard, or None past _MAX_SHARDS threads."""
+        with self._lock:
+            if len(self._shards) >= _MAX_SHARDS:
+                if self._overflow is None:
+                    self._overflow = [0.0]
+                return None
+            shard = self._shards[get_ident()] = [0.0]
+            return shard
+
+    def _first_add(self, amount: float) -> None:
+        shard = self._shard()
+        if shard is not None:
+            shard[0] += amount
+            return
+        with self._lock:
+            self._overflow[0] += amount  # type: ignore[index]
 
     def add(self, amount: float = 1.0) -> None:
         # One chained comparison refuses negatives, NaN and infinities (NaN compares false): a
@@ -79,13 +112,17 @@ class CounterSeries:
         if not 0 <= amount <= _FINITE_MAX:
             _refused("counter", amount)
             return
-        with self._lock:
-            self.value += amount
+        try:
+            self._shards[get_ident()][0] += amount
+        except KeyError:
+            self._first_add(amount)
 
-    def _reset(self, lock: threading.Lock) -> None:
-        self._lock = lock
-        self.value = 0.0
-        self.start_ns = time.time_ns()
+    @property
+    def value(self) -> float:
+        # list() copies the dict in one C call: a thread adding its shard meanwhile cannot break it
+        shards = list(self._shards.values())
+        overflow = self._overflow
+        return sum(shard[0] for shard in shards) + (overflow[0] if overflow is not None else 0.0)
 
 
 class UpDownSeries(CounterSeries):
@@ -94,59 +131,114 @@ class UpDownSeries(CounterSeries):
     __slots__ = ()
 
     def add(self, amount: float = 1.0) -> None:
-        with self._lock:
-            self.value += amount
+        try:
+            self._shards[get_ident()][0] += amount
+        except KeyError:
+            self._first_add(amount)
 
 
-class GaugeSeries(CounterSeries):
+class GaugeSeries:
     """The last value set."""
 
-    __slots__ = ()
+    __slots__ = ("_lock", "start_ns", "value")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._reset(lock)
 
     def set(self, value: float) -> None:
         self.value = value  # one store: atomic under the GIL, no lock needed
 
+    def _reset(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self.value = 0.0
+        self.start_ns = time.time_ns()
+
 
 class HistogramSeries:
     """Explicit-bucket histogram for one label set (OTel semantics: bucket i holds
-    bounds[i-1] < v <= bounds[i])."""
+    bounds[i-1] < v <= bounds[i]).
 
-    __slots__ = ("_lock", "bounds", "count", "counts", "max", "min", "start_ns", "sum")
+    A shard is one list: the bucket counts, then sum, min and max at [-3], [-2], [-1]; the count
+    is the sum of the bucket counts."""
+
+    __slots__ = ("_lock", "_overflow", "_shards", "bounds", "start_ns")
 
     def __init__(self, lock: threading.Lock, bounds: tuple[float, ...]) -> None:
-        self._lock = lock
         self.bounds = bounds
-        self._zero()
+        self._reset(lock)
 
-    def _zero(self) -> None:
-        self.counts = [0] * (len(self.bounds) + 1)
-        self.count = 0
-        self.sum = 0.0
-        self.min = float("inf")
-        self.max = float("-inf")
+    def _reset(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._shards: dict[int, list] = {}
+        self._overflow: list | None = None
         self.start_ns = time.time_ns()
+
+    def _new(self) -> list:
+        return [0] * (len(self.bounds) + 1) + [0.0, _INF, -_INF]
+
+    def _shard(self) -> list | None:
+        with self._lock:
+            if len(self._shards) >= _MAX_SHARDS:
+                if self._overflow is None:
+                    self._overflow = self._new()
+                return None
+            shard = self._shards[get_ident()] = self._new()
+            return shard
 
     def record(self, value: float) -> None:
         if not 0 <= value <= _FINITE_MAX:  # negative, NaN, inf: durations and sizes are neither
             _refused("histogram", value)
             return
-        i = bisect_left(self.bounds, value)
-        with self._lock:
-            self.counts[i] += 1
-            self.count += 1
-            self.sum += value
-            if value < self.min:
-                self.min = value
-            if value > self.max:
-                self.max = value
+        try:
+            shard = self._shards[get_ident()]
+        except KeyError:
+            shard = self._shard()
+            if shard is None:
+                with self._lock:
+                    self._update(self._overflow, value)  # type: ignore[arg-type]
+                return
+        shard[bisect_left(self.bounds, value)] += 1
+        shard[-3] += value
+        if value < shard[-2]:
+            shard[-2] = value
+        if value > shard[-1]:
+            shard[-1] = value
+
+    def _update(self, shard: list, value: float) -> None:
+        shard[bisect_left(self.bounds, value)] += 1
+        shard[-3] += value
+        if value < shard[-2]:
+            shard[-2] = value
+        if value > shard[-1]:
+            shard[-1] = value
 
     def snapshot(self) -> tuple[list[int], int, float, float, float]:
-        with self._lock:
-            return list(self.counts), self.count, self.sum, self.min, self.max
+        """(bucket counts, count, sum, min, max) over every thread's shard."""
+        shards = list(self._shards.values())
+        if self._overflow is not None:
+            shards.append(self._overflow)
+        n = len(self.bounds) + 1
+        if len(shards) == 1:  # the usual case: one thread records (an event loop)
+            merged = shards[0][:]  # one C-level copy: a consistent enough view of a live shard
+            counts = merged[:n]
+            return counts, sum(counts), merged[n], merged[n + 1], merged[n + 2]
+        counts = [0] * n
+        total, low, high = 0.0, _INF, -_INF
+        for shard in shards:
+            shard = shard[:]
+            counts = [a + b for a, b in zip(counts, shard)]
+            total += shard[n]
+            low = min(low, shard[n + 1])
+            high = max(high, shard[n + 2])
+        return counts, sum(counts), total, low, high
 
-    def _reset(self, lock: threading.Lock) -> None:
-        self._lock = lock
-        self._zero()
+    @property
+    def count(self) -> int:
+        return self.snapshot()[1]
+
+    @property
+    def sum(self) -> float:
+        return self.snapshot()[2]
 
 
 S = TypeVar("S", CounterSeries, UpDownSeries, GaugeSeries, HistogramSeries)

@@ -115,9 +115,9 @@ def _fill_many() -> None:
     # a count beyond 10**6 (floatToGoString switches to exponents there) and extreme sums
     big = duration.series(("PUT", "/big", "500"))
     big.record(0.2)
-    big.counts[5] = 2_500_000
-    big.count += 2_500_000
-    big.sum = 1e22
+    (shard,) = big._shards.values()  # this thread's: [bucket counts..., sum, min, max]
+    shard[5] += 2_500_000
+    shard[-3] = 1e22
     tiny = duration.series(("PUT", "/tiny", "500"))
     tiny.record(1e-7)
     empty = duration.series(("PUT", "/never", "500"))  # a series created but never recorded
