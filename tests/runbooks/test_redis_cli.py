@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from harness import Redis
+from harness import Redis, tools
 
 from .markdown import Block, blocks, commands, runbook_files
 
@@ -119,10 +119,16 @@ def test_command_exists_with_valid_arity(client: Any, inv: Invocation) -> None:
         assert inv.block.changes_state, f"{inv.where}: changes the server; mark its block '# Changes state:'"
 
 
+def redis_cli() -> str:
+    binary = shutil.which("redis-cli")
+    if binary is None:
+        tools.missing("redis-cli", "it comes with the redis-tools package")
+    return str(binary)
+
+
 def run(server: Redis, inv: Invocation) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("redis-cli") or "/usr/bin/redis-cli"
     return subprocess.run(
-        [binary, "-u", server.url, *inv.options, *inv.words],
+        [redis_cli(), "-u", server.url, *inv.options, *inv.words],
         capture_output=True,
         text=True,
         timeout=60,

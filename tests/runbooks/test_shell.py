@@ -100,8 +100,9 @@ def test_covet_otel_command_parses(block: Block, argv: list[str]) -> None:
 @pytest.fixture(scope="module")
 def health_url(postgres: PostgreSQL, redis_server: Redis) -> Iterator[str]:
     """A standalone health server with every built-in check, the pool on an app loop of its own."""
-    if shutil.which("jq") is None:
-        tools.missing("jq", "the runbooks filter health responses with it")
+    for program in ("jq", "curl"):
+        if shutil.which(program) is None:
+            tools.missing(program, "the runbooks' health and API commands use it")
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -139,6 +140,9 @@ def test_health_command_runs(health_url: str, line: Line) -> None:
 
 @pytest.fixture(scope="module")
 def monitoring() -> Iterator[dict[str, str]]:
+    for program in ("jq", "curl"):
+        if shutil.which(program) is None:
+            tools.missing(program, "the runbooks' API commands use it")
     alertmanager = Alertmanager()
     prometheus: Prometheus | None = None
     try:
