@@ -285,3 +285,56 @@ def test_every_query_names_its_panel(path: Path) -> None:
         text = "\n".join(reversed(step))
         named = PANEL_REFERENCE.search(text) or "not on a dashboard" in text.lower()
         assert named, f"{block.where}: no panel named"
+
+
+def _panel_metrics() -> dict[tuple[str, str], set[str]]:
+    """Metric names each committed panel queries, by (UID, title)."""
+    from .test_promql import metric_names
+
+    grafana_variable = re.compile(r"\$\{?(\w+)\}?")
+    found: dict[tuple[str, str], set[str]] = {}
+    for path in sorted(DASHBOARDS_DIR.rglob("*.json")):
+        dashboard = json.loads(path.read_text(encoding="utf-8"))
+        stack = list(dashboard.get("panels", []))
+        while stack:
+            panel = stack.pop()
+            stack += panel.get("panels", [])
+            names: set[str] = set()
+            for target in panel.get("targets", []):
+                expr = target.get("expr")
+                if expr:
+                    # Grafana's interval variables to a duration, the others to a regex matching all
+                    expr = re.sub(r"\$\{?__(rate_interval|interval|range)\}?", "5m", expr)
+                    names |= metric_names(grafana_variable.sub(".*", expr))
+            found[(dashboard["uid"], panel.get("title", ""))] = names
+    return found
+
+
+def test_each_named_panel_shows_the_query_s_metrics() -> None:
+    """The panel a query's step names queries at least one of the same metrics (recording rules
+    count as the metrics they are built from only when named themselves)."""
+    from .test_promql import metric_names
+
+    panel_metrics = _panel_metrics()
+    mismatches = []
+    for path in FILES:
+        lines = _text(path).splitlines()
+        end = next(i for i, line in enumerate(lines) if line == runbooks.END)
+        for block in blocks(path):
+            if block.lang != "promql" or block.line <= end:
+                continue
+            i = block.line - 2
+            step: list[str] = []
+            while i >= 0 and not STEP_START.match(lines[i]):
+                step.append(lines[i])
+                i -= 1
+            step.append(lines[i])
+            text = "\n".join(reversed(step))
+            references = list(PANEL_REFERENCE.finditer(text))
+            if not references or text.lower().rfind("not on a dashboard") > references[-1].start():
+                continue
+            uid, title = references[-1].groups()  # the reference nearest to the block
+            shown = panel_metrics[(uid, " ".join(title.split()))]
+            if not metric_names(block.text) & shown:
+                mismatches.append(f"{block.where}: {uid} › {' '.join(title.split())}")
+    assert mismatches == [], "\n".join(mismatches)
