@@ -33,13 +33,15 @@ def test_wrapped_exceptions_propagate_as_the_same_object(covet_asyncpg, metrics)
     boom = ValueError("from the driver")
     cancelled = asyncio.CancelledError()
 
-    async def raising(exc: BaseException):
+    async def raising(self, exc: BaseException):
         raise exc
+
+    statement = covet_asyncpg_module._connection_statement(raising)  # the patched method
 
     async def main() -> None:
         for exc in (boom, cancelled):
             with pytest.raises(BaseException) as info:
-                await covet_asyncpg_module._connection_statement(raising, Conn(), (exc,), {})
+                await statement(Conn(), exc)
             assert info.value is exc
 
     asyncio.run(main())
