@@ -187,7 +187,18 @@ async def _wrap_command_async(wrapped: Any, instance: Any, args: tuple, kwargs: 
     except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see error_type
         _failed(cmd, _perf_counter() - start, exc)
         raise
-    _done(cmd, _perf_counter() - start, reply, args)
+    # _done(), inlined on the asyncio path: a function call is ~10 % of what a command adds
+    try:
+        cmd.ok.record(_perf_counter() - start)
+        rule = cmd.rule
+        if rule is not None:
+            found, missing = rule(reply, args)
+            if found:
+                cmd.hit.add(found)  # type: ignore[union-attr]
+            if missing:
+                cmd.miss.add(missing)  # type: ignore[union-attr]
+    except Exception:
+        _internal_error()
     return reply
 
 
