@@ -21,7 +21,9 @@ import run_all  # noqa: E402
 
 # what each script's output must contain besides its budgets
 EXPECTED = {
-    "reference_endpoint": r"^\| covet\+spans \| \d+ \|",
+    # the peers too, each with what it measures
+    "reference_endpoint": r"^\| upstream-metrics \| HTTP metrics \| \d+ \|(.|\n)*"
+    r"^\| instrumentator \| HTTP metrics \| \d+ \|(.|\n)*^\| covet\+spans \| [^|]+ \| \d+ \|",
     "render": r"^\| 10,0\d\d \|",
     "memory": r"^\| covet \| [\d.]+ MB \|",
     "cardinality": r"^\| 2,000 \| \d+ / \d+ \|",
