@@ -60,9 +60,12 @@ class E2E:
     mails_before: int = 0
     hooks_before: int = 0
 
+    began: float = 0.0
+
     def begin(self) -> None:
         self.mails_before = len(self.stack.smtp.received)
         self.hooks_before = len(self.hooks.received)
+        self.began = time.monotonic()
 
     def wait_mail(self, alertname: str, status: str = "FIRING", timeout: float = TIMEOUT) -> Mail:
         pattern = re.compile(rf"^\[{status}(:\d+)?\] {alertname} \(")
@@ -70,6 +73,8 @@ class E2E:
         while True:
             for mail in self.stack.smtp.received[self.mails_before :]:
                 if pattern.match(mail.subject):
+                    # seconds from the start of the test (the fault) to the e-mail: shown with -s
+                    print(f"{alertname} {status}: e-mail after {time.monotonic() - self.began:.1f} s")
                     return mail
             if time.monotonic() > deadline:
                 seen = [m.subject for m in self.stack.smtp.received[self.mails_before :]]
