@@ -1,5 +1,6 @@
 """The one definition the consumers share: alerts, dashboards and runbooks read it (DESIGN.md,
 "Consumers from one source"). Defaults live here; a user overrides them from a YAML file.
+docs/alerts.md documents the override file for users.
 
 Public API (stable; the dashboards and runbooks generators depend on it)::
 
@@ -19,7 +20,9 @@ Public API (stable; the dashboards and runbooks generators depend on it)::
     a.limits                                 # thresholds compared against (draw these)
                                              # (role "param": lookbacks/windows in seconds, .duration)
     a.window                                 # range of its rate()/increase() ("5m"), "" when none
-    a.by                                     # labels that locate it (aggregation, summary, URLs)
+    a.by                                     # labels that locate it (aggregation, summary)
+    a.dashboard_vars                         # labels the dashboard link fills in (None: all of by)
+    a.meaning, a.summary                     # what it means (docs, runbooks); the summary line
     a.dashboard_uid, a.panel_id              # panel_id may be None
     a.runbook_file, a.runbook_anchor, a.runbook_path   # "disk-space-low.md", "", "disk-space-low.md"
     cfg.runbook_url(a)                       # runbook base URL + runbook_path
