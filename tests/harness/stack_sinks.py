@@ -82,7 +82,7 @@ class WebhookCall:
 
 
 class WebhookSink(_Recorder[WebhookCall]):
-    """Records POSTs to any path; answers 200 (or ``status`` when set, to test retries)."""
+    """Records POSTs to any path; answers 200 "ok" (or ``status`` when set, to test retries)."""
 
     def __init__(self, port: int | None = None) -> None:
         super().__init__()
@@ -112,9 +112,14 @@ class WebhookSink(_Recorder[WebhookCall]):
                 except ValueError:
                     body = raw
                 sink._add(WebhookCall(self.path, body, dict(self.headers.items())))
+                # "ok" as text, what Slack's incoming webhooks answer: Alertmanager's Slack integration
+                # counts any other body as a failed notification (and then never sends its resolution);
+                # webhook and PagerDuty receivers only look at the status
                 self.send_response(sink.status)
-                self.send_header("content-length", "0")
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", "2")
                 self.end_headers()
+                self.wfile.write(b"ok")
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
