@@ -98,6 +98,7 @@ APP_SCRIPT = REPO / "demo" / "shop.py"
 APP_JOB = "shop"  # service.name of the app: its job label
 APP_POOL = "shop"  # the app's asyncpg pool name: the pool label
 BACKUP_NAME = "nightly"
+REDIS_ARGS = ("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
 MIGRATOR = "generic"
 
 # Compose services and the container ports other services address them by (docker-compose.yml).
@@ -391,7 +392,9 @@ class Stack:
         self.smtp = SmtpSink()
         self.postgres = PostgreSQL()
         self.postgres_exporter = PostgresExporter(self.postgres)
-        self.redis = Redis()
+        # a cache with a memory limit, as in production (and in docker-compose.yml): the memory
+        # panels and alerts compare against maxmemory
+        self.redis = Redis(extra_args=REDIS_ARGS)
         self.collector = Collector(
             configs=compose_collector_configs(),
             env={

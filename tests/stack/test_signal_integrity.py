@@ -77,6 +77,7 @@ class Proof:
     stack: Stack
     rules_dir: Path
     shipped_thresholds: Path
+    low_thresholds: Path
     coverage: Coverage
     critical: dict[str, dict[str, Any]]
 
@@ -98,7 +99,7 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
     # reload only for the same file and group, which is what lets the memory and disk alerts resolve
     rules_dir = tmp / "rules"
     rules_dir.mkdir()
-    for path in low.glob("*.rules.yml"):
+    for path in shipped.glob("*.rules.yml"):
         shutil.copy(path, rules_dir / path.name)
     critical = {}
     for path in sorted(rules_dir.glob("*.rules.yml")):
@@ -115,7 +116,7 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
         collector_env={"COVET_COLLECTOR_METRIC_EXPIRATION": "30s"},
     )
     with stack:
-        yield Proof(stack, rules_dir, shipped, Coverage(), critical)
+        yield Proof(stack, rules_dir, shipped, low, Coverage(), critical)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -175,19 +176,33 @@ def _mail_has(alertname: str, status: str, to: str) -> Callable[[Mail], bool]:
     return lambda mail: to in mail.recipients and bool(pattern.search(mail.subject))
 
 
-def _delivered(proof: Proof, alertname: str, status: str) -> bool:
+def _delivered(proof: Proof, alertname: str, status: str, since: tuple[int, int]) -> bool:
     expected = proof.coverage.alerts[alertname]["expected"]
     stack = proof.stack
-    hooks = stack.webhook.received
-    mails = stack.smtp.received
+    hooks = stack.webhook.received[since[0] :]
+    mails = stack.smtp.received[since[1] :]
     return all(_webhook_delivered(hooks, alertname, status, p) for p in expected["webhook_paths"]) and all(
         any(_mail_has(alertname, status, to)(m) for m in mails) for to in expected["emails"]
     )
 
 
-def wait_all(proof: Proof, names: list[str], status: str, timeout: float = NOTIFY_TIMEOUT) -> None:
-    """Wait until every sink each alert is routed to got its ``status`` notification (all alerts at
-    once, one deadline); records the seconds each took."""
+def load_rules(proof: Proof, source: Path) -> None:
+    """Rewrite the rule files in place and reload Prometheus (an alert keeps its state)."""
+    for path in source.glob("*.rules.yml"):
+        shutil.copy(path, proof.rules_dir / path.name)
+    proof.stack.prometheus.reload()
+
+
+def mark(proof: Proof) -> tuple[int, int]:
+    """How many notifications the sinks hold now: a step looks only at what arrives after it."""
+    return len(proof.stack.webhook.received), len(proof.stack.smtp.received)
+
+
+def wait_all(
+    proof: Proof, names: list[str], status: str, since: tuple[int, int], timeout: float = NOTIFY_TIMEOUT
+) -> None:
+    """Wait until every sink each alert is routed to got its ``status`` notification after ``since``
+    (all alerts at once, one deadline); records the seconds each took."""
     started = time.monotonic()
     for name in names:
         entry = proof.coverage.alerts.setdefault(name, {})
@@ -197,7 +212,7 @@ def wait_all(proof: Proof, names: list[str], status: str, timeout: float = NOTIF
     pending = list(names)
     while pending:
         for name in list(pending):
-            if _delivered(proof, name, status):
+            if _delivered(proof, name, status, since):
                 proof.coverage.alerts[name][status] = round(time.monotonic() - started, 1)
                 pending.remove(name)
         if not pending:
@@ -208,15 +223,22 @@ def wait_all(proof: Proof, names: list[str], status: str, timeout: float = NOTIF
                 for a in proof.stack.prometheus.alerts()
                 if a["labels"]["alertname"] in pending
             }
+            seen = []
+            for call in proof.stack.webhook.received[since[0] :]:
+                text = json.dumps(call.body)
+                titles = sorted(set(re.findall(r"\[(?:FIRING:\d+|RESOLVED)\] \w+", text)))
+                action = call.body.get("event_action", "") if isinstance(call.body, dict) else ""
+                seen.append(f"{call.path} {action} {titles}")
+            seen += [f"mail {m.recipients} {m.subject}" for m in proof.stack.smtp.received[since[1] :]]
             raise AssertionError(
                 f"no {status} notification within {timeout}s for {pending}; Prometheus alert states now: "
-                f"{state}; webhook paths received: {sorted({c.path for c in proof.stack.webhook.received})}"
+                f"{state}; received since the step began:\n" + "\n".join(seen[-80:])
             )
         time.sleep(1)
 
 
-def wait_notified(proof: Proof, alertname: str, status: str) -> None:
-    wait_all(proof, [alertname], status)
+def wait_notified(proof: Proof, alertname: str, status: str, since: tuple[int, int]) -> None:
+    wait_all(proof, [alertname], status, since)
 
 
 def record_fault(proof: Proof, alertname: str, fault: str) -> None:
@@ -305,26 +327,27 @@ def test_3_app_side_faults_fire_their_critical_alerts_and_notify(proof: Proof) -
     }
     for name, fault in faults.items():
         record_fault(proof, name, fault)
+    since = mark(proof)
     app.leak()
     app.fail_health(True)
     stack.run_backup(fail=True)
     app.traffic(errors=0.5, slow=0.35)
     stack.redis.stop()
     app.exhaust_pool(seconds=90)
-    wait_all(proof, list(faults), "firing")
+    load_rules(proof, proof.low_thresholds)
+    wait_all(proof, list(faults), "firing", since)
     proof.coverage.sample_panels(stack, "app-side faults")
 
 
 def test_4_app_side_faults_resolve_when_repaired(proof: Proof) -> None:
     stack, app = proof.stack, proof.stack.app
     assert app is not None
+    since = mark(proof)
     app.fail_health(False)
     app.traffic(errors=0.001, slow=0)
     stack.redis.start()
     stack.run_backup()
-    for path in proof.shipped_thresholds.glob("*.rules.yml"):
-        shutil.copy(path, proof.rules_dir / path.name)
-    stack.prometheus.reload()
+    load_rules(proof, proof.shipped_thresholds)
     # the leak, the pool and the burn rates resolve when their windows (1-3 min) no longer see them
     wait_all(
         proof,
@@ -334,31 +357,38 @@ def test_4_app_side_faults_resolve_when_repaired(proof: Proof) -> None:
             "HTTPAvailabilityBudgetBurnFast", "HTTPLatencyBudgetBurnFast",
         ],
         "resolved",
+        since,
     )  # fmt: skip
 
 
 def test_5_postgresql_down(proof: Proof) -> None:
     record_fault(proof, "PostgreSQLDown", "PostgreSQL stopped (postgres_exporter reports pg_up 0)")
+    since = mark(proof)
     with proof.stack.postgres.stopped():
-        wait_notified(proof, "PostgreSQLDown", "firing")
+        wait_notified(proof, "PostgreSQLDown", "firing", since)
         proof.coverage.sample_panels(proof.stack, "postgresql down")
-    wait_notified(proof, "PostgreSQLDown", "resolved")
+        since = mark(proof)
+    wait_notified(proof, "PostgreSQLDown", "resolved", since)
 
 
 def test_6_collector_down(proof: Proof) -> None:
     record_fault(proof, "CollectorDown", "the collector stopped (its scrape fails)")
+    since = mark(proof)
     with proof.stack.collector.stopped():
-        wait_notified(proof, "CollectorDown", "firing")
-    wait_notified(proof, "CollectorDown", "resolved")
+        wait_notified(proof, "CollectorDown", "firing", since)
+        since = mark(proof)
+    wait_notified(proof, "CollectorDown", "resolved", since)
 
 
 def test_7_service_down(proof: Proof) -> None:
     app = proof.stack.app
     assert app is not None
     record_fault(proof, "ServiceDown", "the app stopped (its series leave the collector 30 s later)")
+    since = mark(proof)
     with app.stopped():
-        wait_notified(proof, "ServiceDown", "firing")
-    wait_notified(proof, "ServiceDown", "resolved")
+        wait_notified(proof, "ServiceDown", "firing", since)
+        since = mark(proof)
+    wait_notified(proof, "ServiceDown", "resolved", since)
 
 
 def test_8_coverage_table(proof: Proof) -> None:
