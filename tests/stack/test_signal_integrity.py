@@ -155,20 +155,24 @@ def _title(alertname: str, status: str) -> re.Pattern[str]:
     return re.compile(rf"\[{status.upper()}(:\d+)?\] {re.escape(alertname)}\b")
 
 
-def _webhook_delivered(calls: list[WebhookCall], alertname: str, status: str, path: str) -> bool:
+def _webhook_delivered(calls: list[WebhookCall], since: int, alertname: str, status: str, path: str) -> bool:
+    """A ``status`` notification of ``alertname`` at ``path`` among the calls from index ``since``."""
     pattern = _title(alertname, status)
-    at_path = [c for c in calls if c.path == path and isinstance(c.body, dict)]
+    at_path = [c for c in calls[since:] if c.path == path and isinstance(c.body, dict)]
     if not any("event_action" in c.body for c in at_path):
         return any(pattern.search(json.dumps(c.body)) for c in at_path)
-    # PagerDuty events API v2: a resolve event carries no payload, only the dedup_key of its trigger
+    # PagerDuty events API v2: a resolve event is matched to its trigger (sent before the step began)
+    # by dedup_key
     triggers = {
         c.body["dedup_key"]
-        for c in at_path
-        if c.body["event_action"] == "trigger" and _title(alertname, "firing").search(json.dumps(c.body))
+        for c in calls
+        if c.path == path
+        and isinstance(c.body, dict)
+        and c.body.get("event_action") == "trigger"
+        and _title(alertname, "firing").search(json.dumps(c.body))
     }
-    if status == "firing":
-        return bool(triggers)
-    return any(c.body["event_action"] == "resolve" and c.body["dedup_key"] in triggers for c in at_path)
+    wanted = "trigger" if status == "firing" else "resolve"
+    return any(c.body.get("event_action") == wanted and c.body.get("dedup_key") in triggers for c in at_path)
 
 
 def _mail_has(alertname: str, status: str, to: str) -> Callable[[Mail], bool]:
@@ -179,11 +183,11 @@ def _mail_has(alertname: str, status: str, to: str) -> Callable[[Mail], bool]:
 def _delivered(proof: Proof, alertname: str, status: str, since: tuple[int, int]) -> bool:
     expected = proof.coverage.alerts[alertname]["expected"]
     stack = proof.stack
-    hooks = stack.webhook.received[since[0] :]
+    hooks = stack.webhook.received
     mails = stack.smtp.received[since[1] :]
-    return all(_webhook_delivered(hooks, alertname, status, p) for p in expected["webhook_paths"]) and all(
-        any(_mail_has(alertname, status, to)(m) for m in mails) for to in expected["emails"]
-    )
+    return all(
+        _webhook_delivered(hooks, since[0], alertname, status, p) for p in expected["webhook_paths"]
+    ) and all(any(_mail_has(alertname, status, to)(m) for m in mails) for to in expected["emails"])
 
 
 def load_rules(proof: Proof, source: Path) -> None:
