@@ -64,6 +64,9 @@ install_debian_packages() {
     command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
     [ -x /usr/bin/prometheus-postgres-exporter ] || missing+=(prometheus-postgres-exporter)
     command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # load generator of benchmarks/reference_endpoint.py
+    # the runbooks' shell steps, run as written by tests/runbooks
+    command -v jq >/dev/null 2>&1 || missing+=(jq)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
     if [ "${#missing[@]}" -gt 0 ]; then
         command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} by hand"
         log "apt-get install ${missing[*]}"
@@ -83,7 +86,7 @@ install_debian_packages() {
             trap - EXIT
         fi
     else
-        log "Debian packages already installed (postgresql-$POSTGRESQL_MAJOR, redis-server, wrk)"
+        log "Debian packages already installed (postgresql-$POSTGRESQL_MAJOR, redis-server, postgres_exporter, wrk, jq, curl)"
     fi
     stop_system_service postgresql
     stop_system_service redis-server

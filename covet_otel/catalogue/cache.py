@@ -12,7 +12,13 @@ COMMAND = Label(
     "GET) from a fixed set of known commands, PIPELINE or MULTI for a whole pipeline or "
     "transaction, else other; never a key or an argument",
 )
-OUTCOME = Label("outcome", ("success", "error"), description="error: the call raised")
+OUTCOME = Label(
+    "outcome",
+    ("success", "error", "cancelled"),
+    description="error: the call raised (counted in covet_cache_errors_total too); cancelled: the "
+    "application cancelled the awaiting task (its own asyncio.wait_for deadline, a request "
+    "aborted) before Redis answered, not an error of Redis",
+)
 ERROR_TYPE = Label(
     "error_type",
     ("connection", "timeout", "response", OTHER),

@@ -48,7 +48,13 @@ OPERATION = Label(
     ),
     "the SQL verb of the statement; never SQL text",
 )
-OUTCOME = Label("outcome", ("success", "error"))
+OUTCOME = Label(
+    "outcome",
+    ("success", "error", "cancelled"),
+    description="error: the statement raised (counted in covet_db_query_errors_total too); "
+    "cancelled: the application cancelled the awaiting task (its own asyncio.wait_for deadline, a "
+    "request aborted) before PostgreSQL answered, not an error of the database",
+)
 # SQLSTATE classes (first two characters) from the PostgreSQL manual, appendix A.
 SQLSTATE_CLASS = Label(
     "sqlstate_class",

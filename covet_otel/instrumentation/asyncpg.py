@@ -28,6 +28,7 @@ lookup for the series and one histogram update; no OTel SDK call (docs/performan
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Callable, Collection, Iterator
@@ -118,6 +119,12 @@ def _succeeded(conn: Any, op: str, elapsed: float) -> None:
 
 def _failed(conn: Any, op: str, elapsed: float, exc: BaseException) -> None:
     label = _label(conn)
+    if isinstance(exc, asyncio.CancelledError):
+        # the application gave up (its own deadline, an aborted request): timed, not a database error
+        QUERY.series((label, op, "cancelled")).record(elapsed)
+        if elapsed >= _slow_seconds:
+            SLOW.series((label, op)).add(1)
+        return
     QUERY.series((label, op, "error")).record(elapsed)
     sqlstate = getattr(exc, "sqlstate", None)
     sqlstate_class = sqlstate[:2] if isinstance(sqlstate, str) and len(sqlstate) >= 2 else "none"

@@ -56,6 +56,10 @@ class _Command:
         self.errors: dict[str, instruments.CounterSeries] = {}
 
     def count_error(self, elapsed: float, exc: BaseException) -> None:
+        if isinstance(exc, asyncio.CancelledError):
+            # the caller gave up (its own deadline, an aborted request): timed, not a Redis error
+            instruments.histogram(_DURATION).series((self.label, "cancelled")).record(elapsed)
+            return
         if self.failed is None:
             self.failed = instruments.histogram(_DURATION).series((self.label, "error"))
         self.failed.record(elapsed)
@@ -83,14 +87,9 @@ def _command(name: object) -> _Command:
 
 def error_type(exc: BaseException) -> str:
     """connection / timeout / response / other: the alerts tell a Redis that cannot be reached
-    from one that answers slowly, and both from a command Redis rejected.
-
-    A call the application cancelled (its own `asyncio.wait_for` deadline, a cancelled task) is a
-    `timeout`: Redis did not answer within the time the caller gave it. It counts with the time
-    it ran, as asyncpg statements do (docs/cache.md, "Cancelled calls").
+    from one that answers slowly, and both from a command Redis rejected. (A call the application
+    cancelled is no error: outcome `cancelled`, docs/cache.md "Cancelled calls".)
     """
-    if isinstance(exc, asyncio.CancelledError):
-        return "timeout"
     from redis import exceptions as rex
 
     context = exc.__context__
@@ -165,7 +164,7 @@ def _wrap_command(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     start = _perf_counter()
     try:
         reply = wrapped(*args, **kwargs)
-    except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see error_type
+    except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see count_error
         _failed(cmd, _perf_counter() - start, exc)
         raise
     _done(cmd, _perf_counter() - start, reply, args)
@@ -184,7 +183,7 @@ async def _wrap_command_async(wrapped: Any, instance: Any, args: tuple, kwargs: 
     start = _perf_counter()
     try:
         reply = await wrapped(*args, **kwargs)
-    except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see error_type
+    except BaseException as exc:  # cancelled calls too (asyncio.wait_for): see count_error
         _failed(cmd, _perf_counter() - start, exc)
         raise
     # _done(), inlined on the asyncio path: a function call is ~10 % of what a command adds
