@@ -227,6 +227,11 @@ class AlertDef:
         return tuple(t for t in self.thresholds if t.role == "limit")
 
     @property
+    def link_vars(self) -> tuple[str, ...]:
+        """The labels its dashboard links set as variables (var-<label>)."""
+        return self.by if self.dashboard_vars is None else self.dashboard_vars
+
+    @property
     def runbook_path(self) -> str:
         return self.runbook_file + (f"#{self.runbook_anchor}" if self.runbook_anchor else "")
 
@@ -714,12 +719,15 @@ class MixinConfig:
     def runbook_url(self, alert: AlertDef) -> str:
         return self.runbook_base_url.rstrip("/") + "/" + alert.runbook_path
 
-    def dashboard_url(self, alert: AlertDef) -> str:
+    def dashboard_url(self, alert: AlertDef, all_values: bool = False) -> str:
         """Grafana link with the alert's locating labels as dashboard variables (Alertmanager
-        template syntax: Prometheus fills {{ $labels.x }} when the alert fires)."""
+        template syntax: Prometheus fills {{ $labels.x }} when the alert fires). all_values: every
+        variable on All instead, for a runbook, which is read without the alert's labels at hand."""
         url = f"{self.grafana_url.rstrip('/')}/d/{alert.dashboard_uid}"
-        labels = alert.by if alert.dashboard_vars is None else alert.dashboard_vars
-        params = [f"var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in labels]
+        if all_values:
+            params = [f"var-{label}=$__all" for label in alert.link_vars]
+        else:
+            params = [f"var-{label}={{{{ $labels.{label} | urlquery }}}}" for label in alert.link_vars]
         if alert.panel_id is not None:
             params.append(f"viewPanel={alert.panel_id}")
         return url + ("?" + "&".join(params) if params else "")

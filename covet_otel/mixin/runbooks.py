@@ -68,21 +68,6 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def dashboard_vars(alert: AlertDef) -> tuple[str, ...]:
-    """The dashboard variables the alert's links set (as config.dashboard_url chooses them)."""
-    return alert.by if alert.dashboard_vars is None else alert.dashboard_vars
-
-
-def dashboard_link(config: MixinConfig, alert: AlertDef) -> str:
-    """The alert's dashboard (and panel) in Grafana with its variables on All: a runbook is read
-    without the alert's labels at hand (the notification's dashboard_url carries them)."""
-    url = f"{config.grafana_url.rstrip('/')}/d/{alert.dashboard_uid}"
-    params = [f"var-{label}=$__all" for label in dashboard_vars(alert)]
-    if alert.panel_id is not None:
-        params.append(f"viewPanel={alert.panel_id}")
-    return url + ("?" + "&".join(params) if params else "")
-
-
 def _percent(value: float) -> str:
     return f"{value * 100:g} %"
 
@@ -126,7 +111,7 @@ def alert_details(config: MixinConfig, alerts: Iterable[AlertDef], expressions: 
             anchor = alert.runbook_anchor or alert.name.lower()
             out += [f'<a id="{anchor}"></a>', "", f"### {alert.name}", ""]
         located = ", ".join(f"`{label}`" for label in alert.by) or "—"
-        variables = ", ".join(f"`{label}`" for label in dashboard_vars(alert)) or "no variables"
+        variables = ", ".join(f"`{label}`" for label in alert.link_vars) or "no variables"
         panel = f", panel {alert.panel_id}" if alert.panel_id is not None else ""
         out += [
             "| | |",
@@ -140,7 +125,7 @@ def alert_details(config: MixinConfig, alerts: Iterable[AlertDef], expressions: 
             f"| Window | {f'`{alert.window}`' if alert.window else '—'} |",
             f"| Lookbacks | {_cell(_params(alert))} |",
             f"| Labels that locate it | {located} |",
-            f"| Dashboard | [`{alert.dashboard_uid}`{panel}]({dashboard_link(config, alert)}) "
+            f"| Dashboard | [`{alert.dashboard_uid}`{panel}]({config.dashboard_url(alert, all_values=True)}) "
             f"(the notification's `dashboard_url` sets {variables} to the alert's values) |",
             f"| Runbook URL | `{config.runbook_url(alert)}` |",
             "",
