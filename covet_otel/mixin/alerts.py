@@ -574,15 +574,6 @@ BUILDERS: dict[str, Builder] = {
     "CovetMetricsAbsent": _metrics_absent,
 }
 
-# Metrics the rules read that are not covet_* (so not in the catalogue): Prometheus's own `up`,
-# and the collector's own telemetry (docs/collector.md, "The collector's own metrics").
-EXTERNAL_METRICS: tuple[str, ...] = (
-    "up",
-    "otelcol_receiver_refused_metric_points_total",
-    "otelcol_exporter_send_failed_metric_points_total",
-)
-
-
 # ── recording rules ─────────────────────────────────────────────────────────────────────────────
 
 

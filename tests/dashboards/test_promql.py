@@ -10,14 +10,9 @@ import pytest
 import yaml
 
 from covet_otel.catalogue import BY_NAME
+from covet_otel.catalogue.external import EXTERNAL_SERIES
 from covet_otel.mixin.dashboards.lint import panels, variables
-from covet_otel.mixin.dashboards.promql import (
-    COLLECTOR_SERIES,
-    PROMETHEUS_SERIES,
-    metric_labels,
-    selectors,
-    substitute,
-)
+from covet_otel.mixin.dashboards.promql import metric_labels, selectors, substitute
 
 from .conftest import REPO
 
@@ -89,7 +84,7 @@ def test_every_query_parses_and_names_catalogue_metrics(committed: dict[str, Any
     assert count > 100  # every panel of 14 dashboards, not a handful
     # the catalogue is the contract: almost every name used is a covet_* catalogue metric
     outside = {m for m in used if m not in BY_NAME and m.rsplit("_", 1)[0] not in BY_NAME}
-    assert outside <= set(PROMETHEUS_SERIES) | set(COLLECTOR_SERIES), outside
+    assert outside <= set(EXTERNAL_SERIES), outside
 
 
 def test_recording_rules_used_are_shipped(committed: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -110,3 +111,17 @@ def test_docs_settings_md_is_current() -> None:
     assert (REPO / "docs" / "settings.md").read_text() == as_markdown(), (
         "docs/settings.md is stale: run `covet-otel settings --format markdown > docs/settings.md`"
     )
+
+
+def test_every_external_series_is_read_by_a_shipped_consumer() -> None:
+    """catalogue/external.py lists only what the shipped rules, dashboards or runbooks query."""
+    from covet_otel.catalogue.external import EXTERNAL_SERIES
+
+    shipped = [
+        *(REPO / "alerts").rglob("*.yml"),
+        *(REPO / "grafana").rglob("*.json"),
+        *(REPO / "runbooks").glob("*.md"),
+    ]
+    text = "\n".join(p.read_text() for p in shipped)
+    unread = [name for name in EXTERNAL_SERIES if not re.search(rf"\b{name}\b", text)]
+    assert unread == []

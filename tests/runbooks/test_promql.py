@@ -14,7 +14,7 @@ import pytest
 from harness import Prometheus
 
 from covet_otel.catalogue import BY_NAME
-from covet_otel.mixin.alerts import EXTERNAL_METRICS
+from covet_otel.catalogue.external import EXTERNAL_SERIES
 from covet_otel.mixin.config import RECORDING_RULES
 
 from .markdown import Block, blocks, runbook_files
@@ -22,19 +22,6 @@ from .markdown import Block, blocks, runbook_files
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "alerts").rglob("*.rules.yml"))
 
-# The collector's own telemetry that the collector runbooks read besides the two the rules use
-# (docs/collector.md, "The collector's own metrics"): throughput, queue and memory. Names as the
-# built otelcol-covet serves them on :8888 (the queue gauges exist only for exporters with a
-# sending queue: the agent and remote-write variants).
-COLLECTOR_TELEMETRY = (
-    "otelcol_receiver_accepted_metric_points_total",
-    "otelcol_exporter_sent_metric_points_total",
-    "otelcol_exporter_queue_size",
-    "otelcol_exporter_queue_capacity",
-    "otelcol_process_memory_rss_bytes",
-)
-# Series Prometheus itself writes for alerting rules (the Watchdog runbook checks them).
-PROMETHEUS_SERIES = ("ALERTS",)
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 
 PROMQL: list[Block] = [b for path in runbook_files() for b in blocks(path) if b.lang == "promql"]
@@ -67,9 +54,7 @@ def metric_names(expr: str) -> set[str]:
 
 
 def known(name: str) -> bool:
-    if name in BY_NAME or name in RECORDING_RULES or name in EXTERNAL_METRICS:
-        return True
-    if name in COLLECTOR_TELEMETRY or name in PROMETHEUS_SERIES:
+    if name in BY_NAME or name in RECORDING_RULES or name in EXTERNAL_SERIES:
         return True
     for suffix in HISTOGRAM_SUFFIXES:
         base = name.removesuffix(suffix)

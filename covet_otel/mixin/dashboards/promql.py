@@ -14,23 +14,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from covet_otel.catalogue.external import EXTERNAL_SERIES
+
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 _REGEX_SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
-
-# Prometheus's own series, valid in any query: `up` from every scrape and ALERTS from the rule
-# evaluator (its labels are the alert's: any label may be matched).
-PROMETHEUS_SERIES = {"up": ("job", "instance"), "ALERTS": None}
-
-# The collector's own telemetry read by the collector dashboard (not covet_* series, so not in the
-# catalogue; docs/collector.md, "The collector's own metrics"), with the labels the queries use.
-COLLECTOR_SERIES: dict[str, tuple[str, ...]] = {
-    "otelcol_receiver_accepted_metric_points_total": ("job", "instance", "receiver", "transport"),
-    "otelcol_receiver_refused_metric_points_total": ("job", "instance", "receiver", "transport"),
-    "otelcol_exporter_sent_metric_points_total": ("job", "instance", "exporter"),
-    "otelcol_exporter_send_failed_metric_points_total": ("job", "instance", "exporter"),
-    "otelcol_process_memory_rss_bytes": ("job", "instance"),
-    "otelcol_process_cpu_seconds_total": ("job", "instance"),
-}
 
 RANGE_FUNCTIONS = {"rate", "irate", "increase", "delta", "idelta"}
 
@@ -151,10 +138,8 @@ def metric_labels(name: str) -> tuple[str, ...] | None:
     the catalogue (histogram _bucket/_count/_sum included) nor a known Prometheus/collector series."""
     from covet_otel.catalogue import BY_NAME
 
-    if name in PROMETHEUS_SERIES:
-        return PROMETHEUS_SERIES[name]
-    if name in COLLECTOR_SERIES:
-        return COLLECTOR_SERIES[name]
+    if name in EXTERNAL_SERIES:
+        return EXTERNAL_SERIES[name]
     base, extra = name, ()
     for suffix in ("_bucket", "_count", "_sum"):
         if name.endswith(suffix) and name[: -len(suffix)] in BY_NAME:
