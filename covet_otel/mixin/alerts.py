@@ -227,8 +227,16 @@ def _service_down(c: MixinConfig, a: AlertDef) -> tuple[str, str]:
         f" and on (job, instance) group by (job, instance) (max_over_time({live}[{lookback}]))"
     )
     # pushed metrics: every process of a job gone (instances are per process and churn on
-    # restart, so only the job as a whole is tracked); a failed scrape is reported above instead
-    vanished = f"({_lost(live, 'job', lookback)}) unless on (job) (min by (job) ({up}) == 0)"
+    # restart, so only the job as a whole is tracked); a failed scrape is reported above instead.
+    # Not while the collector is or just was down: every pushed series vanishes with it, and would
+    # page ServiceDown for every job on top of CollectorDown (also after it is back, until the
+    # apps' next export)
+    grace = a.threshold("collector_grace").duration
+    collector_was_down = f"min(min_over_time(up{_sel(c.selectors.collector)}[{grace}])) == 0"
+    vanished = (
+        f"({_lost(live, 'job', lookback)}) unless on (job) (min by (job) ({up}) == 0)"
+        f" unless on () ({collector_was_down})"
+    )
     expr = _with_cause(scrape_failed, "scrape_failed") + " or " + _with_cause(vanished, ABSENT_CAUSE)
     desc = (
         "{{ if $labels.instance }}Prometheus cannot scrape {{ $labels.instance }} of job {{ $labels.job }}"

@@ -473,7 +473,14 @@ DEFAULT_ALERTS: tuple[AlertDef, ...] = (
         "Service down",
         "An application stopped reporting: its scrape target is down, or every process of the job "
         "stopped pushing metrics.",
-        (_p("lookback", 3600, "how long a vanished job is still reported"),),
+        (
+            _p("lookback", 3600, "how long a vanished job is still reported"),
+            _p(
+                "collector_grace", 120,
+                "a vanished job is not reported while a collector scrape failed within this time: "
+                "its pushed series come back at the app's next export after the collector does",
+            ),
+        ),
         "", ("job", "instance"), "covet-overview",
     ),
     AlertDef(
