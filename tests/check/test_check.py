@@ -215,6 +215,10 @@ def test_a_stopped_collector_leaves_the_app_and_server_metrics_never_seen(broken
     with broken_stack.collector.stopped():
         # a failed scrape marks every series of the target stale at once
         wait_until(lambda: not prom.query('covet_http_requests_total{job="shop"}'))
+        # and both of the collector's targets (exporter and own telemetry) had a failed scrape:
+        # they are scraped at their own moments, seconds apart on a loaded machine
+        both = {"otelcol", "otelcol-self"}
+        wait_until(lambda: both <= {t["labels"]["job"] for t in prom.targets() if t["health"] == "down"})
         code, report = check(prom.url, "--job", APP_JOB)
     assert code == 1
     alerts = alerts_by_name(report)

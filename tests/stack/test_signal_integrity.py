@@ -400,6 +400,9 @@ def test_8_coverage_table(proof: Proof) -> None:
     catalogue metric was seen (or is listed as not produced, with the reason)."""
     proof.stack.run_backup()
     proof.stack.run_migration()
+    # a job's series reach Prometheus at the next scrape after its exit (seconds on a loaded machine)
+    for name in ("covet_backup_duration_seconds_count", "covet_migration_duration_seconds_count"):
+        proof.stack.prometheus.wait_for(f"{name} > 0", timeout=60)
     proof.coverage.sample_panels(proof.stack, "end")
     cov = proof.coverage
     metrics_seen = sum(m["status"] == "seen" for m in cov.metrics.values())
