@@ -10,19 +10,46 @@ run on one worker, so that stack is started once. Without `-n` this plugin only 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 SHARED_STACK_GROUP = "stack"
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    modules_with_stack = {
-        item.nodeid.split("::")[0] for item in items if "stack" in getattr(item, "fixturenames", ())
-    }
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def module(item: pytest.Item) -> str:
+        return item.nodeid.split("::")[0]
+
+    modules_with_stack = {module(item) for item in items if "stack" in getattr(item, "fixturenames", ())}
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
-        module = item.nodeid.split("::")[0]
-        group = SHARED_STACK_GROUP if module in modules_with_stack else module
+        group = SHARED_STACK_GROUP if module(item) in modules_with_stack else module(item)
         item.add_marker(pytest.mark.xdist_group(group))
+    if config.getvalue("loadgroup"):
+        # groups are handed out in collection order: the long ones (marked slow) first, so that
+        # none of them starts last and runs on alone while the other workers idle
+        slow = {module(item) for item in items if item.get_closest_marker("slow")}
+        slow_groups = {g for item in items if module(item) in slow for g in _groups(item)}
+        items.sort(key=lambda item: not (_groups(item) & slow_groups))
+
+
+def _groups(item: pytest.Item) -> set[str]:
+    return {str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args}
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """On the controller: every test id a worker collected carries its group (xdist appends
+    "@group" in loadgroup runs); one without it would be scheduled apart from its module."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    split = [nodeid for nodeid in ids if "@" not in nodeid.rsplit("]", 1)[-1]]
+    if split:
+        pytest.exit(
+            f"pytest-xdist did not group {split[0]} (and {len(split) - 1} more) by module: --dist "
+            "loadgroup does not work with this pytest (pytest-dev/pytest-xdist#1386); install the "
+            "pytest of tools/python-constraints.txt, or run with -n 0",
+            returncode=4,
+        )
