@@ -71,6 +71,26 @@ class Samples:
         return sum(v for (n, lbl), v in self.samples.items() if n == name and want <= set(lbl))
 
 
+def record_every_sdk_metric(free_label_value: str = "x") -> None:
+    """One sample in every app-process (sdk) catalogue metric: the first allowed value of each
+    label, ``free_label_value`` for labels without a fixed set."""
+    from covet_otel import instruments
+    from covet_otel.catalogue import CATALOGUE
+
+    for d in CATALOGUE:
+        if d.source != "sdk":
+            continue
+        labels = tuple((label.values[0] if label.values else free_label_value) for label in d.labels)
+        if d.kind == "histogram":
+            instruments.histogram(d.name).record(0.02, labels)
+        elif d.kind == "counter":
+            instruments.counter(d.name).add(1, labels)
+        elif d.kind == "updowncounter":
+            instruments.updowncounter(d.name).add(1, labels)
+        else:
+            instruments.gauge(d.name).set(1, labels)
+
+
 def scrape(url: str) -> Samples:
     response = httpx.get(url, timeout=10)
     response.raise_for_status()

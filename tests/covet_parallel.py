@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             continue
         group = SHARED_STACK_GROUP if module(item) in modules_with_stack else module(item)
         item.add_marker(pytest.mark.xdist_group(group))
-    if config.getvalue("loadgroup"):
+    if getattr(config.option, "loadgroup", False):  # set in xdist workers of a loadgroup run
         # groups are handed out in collection order: the long ones (marked slow) first, so that
         # none of them starts last and runs on alone while the other workers idle
         slow = {module(item) for item in items if item.get_closest_marker("slow")}

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -45,18 +47,8 @@ def sweep_stale() -> None:
         if len(parts) < 3 or not parts[1].isdigit():
             continue
         pid = int(parts[1])
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not psutil.pid_exists(pid):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 _PR_SET_PDEATHSIG = 1

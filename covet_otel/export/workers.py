@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .. import instruments
 from ..catalogue import MetricDef
 
@@ -61,7 +63,7 @@ def sweep_stale() -> None:
     """Remove the share directories of owners that died without their atexit (SIGKILL, OOM)."""
     for path in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
         owner = path.name[len(PREFIX) :].partition("-")[0]
-        if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
+        if owner.isdigit() and int(owner) != os.getpid() and not psutil.pid_exists(int(owner)):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -111,7 +113,7 @@ def write_snapshot(directory: Path) -> None:
             # Only a worker's first write may create the directory, and only while its owner
             # lives: a last write at exit after the owner removed it must not bring it back.
             owner = os.environ.get(ENV, "").partition(":")[0]
-            if owner.isdigit() and not _alive(int(owner)):
+            if owner.isdigit() and not psutil.pid_exists(int(owner)):
                 return
             directory.mkdir(mode=0o700, exist_ok=True)
             _created = True
@@ -168,7 +170,7 @@ def _snapshots() -> list[dict[str, Any]]:
                 snapshot = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # being replaced right now; the next scrape reads it
-            if _alive(snapshot["pid"]):
+            if psutil.pid_exists(snapshot["pid"]):
                 live.append(snapshot)
             else:
                 _retire(snapshot)
@@ -190,16 +192,6 @@ def _retire(snapshot: dict[str, Any]) -> None:
         for labels, state in entries:
             key = tuple(labels)
             kept[key] = list(state) if key not in kept else _combine(definition, kept[key], state)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reset_owner_state() -> None:

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from harness import Alertmanager
-from harness.stack_sinks import SmtpSink
-from slack_sink import SlackCompatibleSink
+from harness.stack_sinks import SmtpSink, WebhookSink
 
 from covet_otel.mixin import alertmanager
 from covet_otel.mixin.config import apply_overrides, load_config
@@ -28,7 +27,7 @@ FAST_TIMING = {
 @dataclass
 class AlertingEnv:
     alertmanager: Alertmanager
-    webhook: SlackCompatibleSink
+    webhook: WebhookSink
     smtp: SmtpSink
     config_dir: Path
 
@@ -72,7 +71,7 @@ def sink_overrides(webhook_url: str, smtp_address: str, secrets_dir: Path) -> di
 @pytest.fixture
 def alerting(tmp_path: Path) -> Iterator[Callable[..., AlertingEnv]]:
     """``alerting(**alertmanager_overrides)`` -> a started AlertingEnv."""
-    started: list[tuple[Alertmanager, SlackCompatibleSink, SmtpSink]] = []
+    started: list[tuple[Alertmanager, WebhookSink, SmtpSink]] = []
 
     def make(**am_overrides: Any) -> AlertingEnv:
         config_dir = tmp_path / f"am{len(started)}"
@@ -80,7 +79,7 @@ def alerting(tmp_path: Path) -> Iterator[Callable[..., AlertingEnv]]:
         secrets.mkdir(parents=True)
         for service, key in ROUTING_KEYS.items():
             (secrets / f"pagerduty-{service}-routing-key").write_text(key + "\n")
-        webhook = SlackCompatibleSink().start()
+        webhook = WebhookSink().start()
         smtp = SmtpSink().start()
         overrides = sink_overrides(webhook.url, smtp.address, secrets)
         overrides["alertmanager"].update(am_overrides)

@@ -20,9 +20,8 @@ import httpx
 import pytest
 from conftest import ROUTING_KEYS, sink_overrides
 from harness.stack import APP_JOB, APP_POOL, Stack
-from harness.stack_sinks import Mail
+from harness.stack_sinks import Mail, WebhookSink
 from link_server import LinkServer
-from slack_sink import SlackCompatibleSink
 
 from covet_otel.mixin import alertmanager, alerts
 from covet_otel.mixin.config import MixinConfig, apply_overrides, load_config
@@ -43,7 +42,7 @@ HEALTHY_FIRING = {"Watchdog", "CacheLowHitRatio", "HighCPUUsage"}
 @dataclass
 class E2E:
     stack: Stack
-    hooks: SlackCompatibleSink
+    hooks: WebhookSink
     links: LinkServer
     config: MixinConfig
     rules_dir: Path
@@ -128,7 +127,7 @@ def links_of(text: str) -> tuple[str, str]:
 def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
     tmp = tmp_path_factory.mktemp("e2e")
     links = LinkServer().start()
-    hooks = SlackCompatibleSink().start()
+    hooks = WebhookSink().start()
     config = apply_overrides(
         load_config(PROFILE),
         {"runbook_base_url": f"{links.url}/runbooks/", "grafana_url": links.url},

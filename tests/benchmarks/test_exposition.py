@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from covet_fixtures import record_every_sdk_metric
 from harness import tools
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import Observation
@@ -234,18 +235,7 @@ def test_a_name_shared_with_an_sdk_instrument_is_served_as_the_sdk_would(endpoin
 
 def test_promtool_check_metrics_passes_on_the_writers_output(endpoint: Endpoint) -> None:
     """Every catalogue metric plus SDK instruments, as served: no finding from promtool."""
-    for d in CATALOGUE:
-        if d.source != "sdk":
-            continue
-        labels = tuple((label.values[0] if label.values else 'x\\y"z') for label in d.labels)
-        if d.kind == "histogram":
-            instruments.histogram(d.name).record(0.02, labels)
-        elif d.kind == "counter":
-            instruments.counter(d.name).add(1, labels)
-        elif d.kind == "updowncounter":
-            instruments.updowncounter(d.name).add(1, labels)
-        else:
-            instruments.gauge(d.name).set(1, labels)
+    record_every_sdk_metric('x\\y"z')  # a value that needs escaping
     _sdk_instruments(endpoint)
     text = httpx.get(endpoint.url, timeout=30).text
     assert text.encode() == endpoint.reference(None)

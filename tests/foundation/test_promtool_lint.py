@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
+from covet_fixtures import record_every_sdk_metric
 from harness import tools
 
-from covet_otel import instruments
 from covet_otel.catalogue import CATALOGUE
-
-
-def _exercise_every_sdk_metric() -> None:
-    for d in CATALOGUE:
-        if d.source != "sdk":
-            continue
-        labels = tuple((label.values[0] if label.values else "x") for label in d.labels)
-        if d.kind == "histogram":
-            instruments.histogram(d.name).record(0.02, labels)
-        elif d.kind == "counter":
-            instruments.counter(d.name).add(1, labels)
-        elif d.kind == "updowncounter":
-            instruments.updowncounter(d.name).add(1, labels)
-        else:
-            instruments.gauge(d.name).set(1, labels)
 
 
 def _covet_families(text: str) -> str:
@@ -37,7 +22,7 @@ def _covet_families(text: str) -> str:
 
 
 def test_promtool_check_metrics_finds_nothing(metrics) -> None:
-    _exercise_every_sdk_metric()
+    record_every_sdk_metric()
     text = metrics.scrape().text
     # every sdk metric is served as a family of its own, under its exact name and the Prometheus
     # type its kind maps to (a name found inside another name's line would not count)

@@ -141,16 +141,6 @@ _OWNER_FILE = ".harness-owner"
 _swept = False
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep_stale_workdirs() -> None:
     """Remove temporary directories of harness servers whose test process is gone (killed before its
     cleanup ran). Only directories carrying the harness's owner file are touched."""
@@ -164,7 +154,7 @@ def _sweep_stale_workdirs() -> None:
             pid = int(owner.read_text(encoding="ascii").strip())
         except (OSError, ValueError):
             continue
-        if pid != os.getpid() and not _pid_alive(pid):
+        if pid != os.getpid() and not psutil.pid_exists(pid):
             shutil.rmtree(path, ignore_errors=True)
 
 
