@@ -255,9 +255,14 @@ async def _drive(base: str, duration: float, rps: float, statuses: Counter, stop
     interval = 1.0 / rps if rps > 0 else 0.0
     start = time.monotonic()
     last_line = 0.0
+    next_probe = start  # a readiness probe first and then each second, as Kubernetes sends them
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         while (duration <= 0 or time.monotonic() - start < duration) and not stop.is_set():
-            method, path, headers = random_path()
+            if time.monotonic() >= next_probe:
+                method, path, headers = "GET", "/health/ready", None
+                next_probe = time.monotonic() + 1.0
+            else:
+                method, path, headers = random_path()
             try:
                 response = await client.request(method, path, headers=headers)
                 statuses[response.status_code] += 1

@@ -147,6 +147,5 @@ def random_path() -> tuple[str, str, dict[str, str] | None]:
         return "GET", "/error", None
     if roll < 0.93:
         return "GET", "/stream", None
-    if roll < 0.95:
-        return "GET", "/health/ready", None  # as a Kubernetes probe would
+    # (readiness probes are sent on a clock, not drawn: see demo._drive)
     return "GET", f"/no/such/page/{random.randint(1, 10_000)}", None
