@@ -23,21 +23,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return item.nodeid.split("::")[0]
 
     modules_with_stack = {module(item) for item in items if "stack" in getattr(item, "fixturenames", ())}
+    group = {
+        item: SHARED_STACK_GROUP if module(item) in modules_with_stack else module(item) for item in items
+    }
     for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        group = SHARED_STACK_GROUP if module(item) in modules_with_stack else module(item)
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(group[item]))
     if getattr(config.option, "loadgroup", False):  # set in xdist workers of a loadgroup run
-        # groups are handed out in collection order: the long ones (marked slow) first, so that
-        # none of them starts last and runs on alone while the other workers idle
-        slow = {module(item) for item in items if item.get_closest_marker("slow")}
-        slow_groups = {g for item in items if module(item) in slow for g in _groups(item)}
-        items.sort(key=lambda item: not (_groups(item) & slow_groups))
-
-
-def _groups(item: pytest.Item) -> set[str]:
-    return {str(mark.args[0]) for mark in item.iter_markers("xdist_group") if mark.args}
+        # groups are handed out in collection order: the long ones (holding a test marked slow)
+        # first, so that none of them starts last and runs on alone while the other workers idle
+        slow = {group[item] for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: group[item] not in slow)
 
 
 def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:

@@ -119,16 +119,14 @@ def _succeeded(conn: Any, op: str, elapsed: float) -> None:
 
 def _failed(conn: Any, op: str, elapsed: float, exc: BaseException) -> None:
     label = _label(conn)
-    if isinstance(exc, asyncio.CancelledError):
-        # the application gave up (its own deadline, an aborted request): timed, not a database error
-        QUERY.series((label, op, "cancelled")).record(elapsed)
-        if elapsed >= _slow_seconds:
-            SLOW.series((label, op)).add(1)
-        return
-    QUERY.series((label, op, "error")).record(elapsed)
-    sqlstate = getattr(exc, "sqlstate", None)
-    sqlstate_class = sqlstate[:2] if isinstance(sqlstate, str) and len(sqlstate) >= 2 else "none"
-    ERRORS.series((label, op, sqlstate_class)).add(1)
+    # a cancelled task is the application giving up (its own deadline, an aborted request): timed,
+    # not a database error
+    cancelled = isinstance(exc, asyncio.CancelledError)
+    QUERY.series((label, op, "cancelled" if cancelled else "error")).record(elapsed)
+    if not cancelled:
+        sqlstate = getattr(exc, "sqlstate", None)
+        sqlstate_class = sqlstate[:2] if isinstance(sqlstate, str) and len(sqlstate) >= 2 else "none"
+        ERRORS.series((label, op, sqlstate_class)).add(1)
     if elapsed >= _slow_seconds:
         SLOW.series((label, op)).add(1)
 
